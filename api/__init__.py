@@ -1,0 +1,1 @@
+"""The web process: REST API (`/api/v1`), OpenAPI + Swagger UI, export files, landing page."""

@@ -1,0 +1,155 @@
+"""Marshmallow schemas of the REST contract (input shapes; meaning is checked in core)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from core.clock import from_ms
+from core.models import ConnectionRole, JobKind, RunState, Trigger
+
+NAME = validate.Length(min=1, max=200)
+
+
+class Timestamp(fields.DateTime):
+    """A stored time (epoch milliseconds, UTC) shown as ISO 8601."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, int | float):
+            value = from_ms(int(value))
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class ProjectIn(Schema):
+    name = fields.String(required=True, validate=NAME)
+    timezone = fields.String(metadata={"description": "IANA timezone, default UTC"})
+    schedule = fields.Dict(metadata={"description": "the project's default schedule"})
+    paused = fields.Boolean()
+    rules = fields.List(fields.Dict())
+
+
+class ProjectPatch(ProjectIn):
+    name = fields.String(validate=NAME)
+
+
+class ProjectOut(Schema):
+    id = fields.String(attribute="_id")
+    name = fields.String()
+    timezone = fields.String()
+    schedule = fields.Dict()
+    paused = fields.Boolean()
+    rules = fields.List(fields.Dict())
+    warnings = fields.List(fields.String())
+    created_at = Timestamp()
+    updated_at = Timestamp()
+
+
+class ConnectionIn(Schema):
+    name = fields.String(validate=NAME)
+    connector = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    role = fields.String(required=True, validate=validate.OneOf([r.value for r in ConnectionRole]))
+    settings = fields.Dict()
+    order = fields.Integer(validate=validate.Range(min=0, max=10_000))
+    paused = fields.Boolean()
+    read_only_fields = fields.List(fields.String())
+    auto_absorb = fields.Boolean()
+
+
+class ConnectionPatch(Schema):
+    name = fields.String(validate=NAME)
+    settings = fields.Dict()
+    order = fields.Integer(validate=validate.Range(min=0, max=10_000))
+    paused = fields.Boolean()
+    read_only_fields = fields.List(fields.String())
+    auto_absorb = fields.Boolean()
+
+
+class ConnectionOut(Schema):
+    id = fields.String(attribute="_id")
+    project_id = fields.String()
+    name = fields.String()
+    connector = fields.String()
+    role = fields.String()
+    settings = fields.Dict()
+    order = fields.Integer()
+    paused = fields.Boolean()
+    read_only_fields = fields.List(fields.String())
+    auto_absorb = fields.Boolean()
+    export_url = fields.String(metadata={"description": "where a file channel's file is served"})
+    created_at = Timestamp()
+    updated_at = Timestamp()
+
+
+class JobIn(Schema):
+    name = fields.String(validate=NAME)
+    kind = fields.String(required=True, validate=validate.OneOf([k.value for k in JobKind]))
+    connection_id = fields.String(allow_none=True)
+    task = fields.String(allow_none=True, validate=validate.Length(max=100))
+    parent_job_id = fields.String(allow_none=True)
+    enabled = fields.Boolean()
+    schedule = fields.Dict()
+
+
+class JobPatch(Schema):
+    name = fields.String(validate=NAME)
+    connection_id = fields.String(allow_none=True)
+    task = fields.String(allow_none=True, validate=validate.Length(max=100))
+    enabled = fields.Boolean()
+    schedule = fields.Dict()
+
+
+class JobOut(Schema):
+    id = fields.String(attribute="_id")
+    project_id = fields.String()
+    name = fields.String()
+    kind = fields.String()
+    connection_id = fields.String(allow_none=True)
+    task = fields.String(allow_none=True)
+    parent_job_id = fields.String(allow_none=True)
+    enabled = fields.Boolean()
+    schedule = fields.Dict()
+    effective_schedule = fields.Dict()
+    next_fire_at = Timestamp(allow_none=True)
+    last_fired_at = Timestamp(allow_none=True)
+    pending_run_id = fields.String(allow_none=True)
+    running_run_id = fields.String(allow_none=True)
+    coalesced_fires = fields.Integer()
+    created_at = Timestamp()
+    updated_at = Timestamp()
+
+
+class StageOut(Schema):
+    name = fields.String()
+    started_at = Timestamp(allow_none=True)
+    finished_at = Timestamp(allow_none=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class TransitionOut(Schema):
+    state = fields.String()
+    at = Timestamp()
+
+
+class RunOut(Schema):
+    id = fields.String(attribute="_id")
+    project_id = fields.String()
+    job_id = fields.String()
+    job_kind = fields.String()
+    trigger = fields.String(validate=validate.OneOf([t.value for t in Trigger]))
+    state = fields.String(validate=validate.OneOf([s.value for s in RunState]))
+    queued_at = Timestamp()
+    started_at = Timestamp(allow_none=True)
+    finished_at = Timestamp(allow_none=True)
+    stages = fields.List(fields.Nested(StageOut))
+    progress = fields.Dict(allow_none=True)
+    error = fields.Dict(allow_none=True)
+    attempts = fields.Integer()
+    worker = fields.String(allow_none=True, metadata={"description": "host:pid that ran it"})
+    coalesced_fires = fields.Integer()
+    transitions = fields.List(fields.Nested(TransitionOut))
+
+
+class RunsQuery(Schema):
+    state = fields.String(validate=validate.OneOf([s.value for s in RunState]))
+    job_id = fields.String()

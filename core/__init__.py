@@ -1,0 +1,1 @@
+"""Domain logic shared by the web, worker and cron processes (no Flask, no Dramatiq)."""

@@ -1,0 +1,104 @@
+"""Connections: a configured connector on a project, with settings its own schema validated."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from marshmallow import ValidationError
+
+from core.clock import now_ms
+from core.errors import Invalid, NotFound
+from core.ids import new_id
+from core.store import Store
+from plugins.registry import get_connector
+
+CHANNEL_ROLE = "channel"
+
+
+def get_connection(store: Store, project: dict[str, Any], connection_id: str) -> dict[str, Any]:
+    connection: dict[str, Any] | None = store.connections.find_one({"_id": connection_id})
+    if connection is None or connection["project_id"] != project["_id"]:
+        raise NotFound(f"connection {connection_id!r} not found in project {project['_id']!r}")
+    return connection
+
+
+def validate_settings(connector_name: str, role: str, settings: Any) -> dict[str, Any]:
+    """Settings as the connector's schema loads them; 422 naming each bad field otherwise."""
+    connector = get_connector(connector_name)
+    if role not in connector.roles:
+        raise Invalid(
+            f"connector {connector_name!r} cannot be a {role}; it can be: "
+            f"{', '.join(sorted(connector.roles))}",
+            errors={"role": [f"must be one of {', '.join(sorted(connector.roles))}"]},
+        )
+    try:
+        loaded: dict[str, Any] = connector.settings_schema().load(settings or {})
+    except ValidationError as exc:
+        fields = "; ".join(
+            f"settings.{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in _flat(exc.messages).items()
+        )
+        raise Invalid(
+            f"invalid settings for connector {connector_name!r}: {fields}",
+            errors={"settings": exc.messages},
+        ) from None
+    return loaded
+
+
+def _flat(messages: Any) -> dict[str, Any]:
+    return messages if isinstance(messages, dict) else {"_schema": messages}
+
+
+def create_connection(
+    store: Store, project: dict[str, Any], data: dict[str, Any]
+) -> dict[str, Any]:
+    now = now_ms()
+    connection = {
+        "_id": new_id("con"),
+        "tenant_id": project["tenant_id"],
+        "project_id": project["_id"],
+        "name": data.get("name") or data["connector"],
+        "connector": data["connector"],
+        "role": data["role"],
+        "settings": validate_settings(data["connector"], data["role"], data.get("settings")),
+        "order": data.get("order", 0),
+        "paused": bool(data.get("paused", False)),
+        "read_only_fields": data.get("read_only_fields", []),
+        "auto_absorb": bool(data.get("auto_absorb", True)),
+        "export_token": secrets.token_urlsafe(18),
+        "created_at": now,
+        "updated_at": now,
+    }
+    store.connections.insert_one(connection)
+    return connection
+
+
+def update_connection(
+    store: Store, project: dict[str, Any], connection_id: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    connection = get_connection(store, project, connection_id)
+    fields = {k: v for k, v in changes.items() if k not in ("settings", "connector", "role")}
+    if "settings" in changes:
+        fields["settings"] = validate_settings(
+            connection["connector"], connection["role"], changes["settings"]
+        )
+    fields["updated_at"] = now_ms()
+    store.connections.update_one({"_id": connection_id}, {"$set": fields})
+    connection.update(fields)
+    return connection
+
+
+def delete_connection(store: Store, project: dict[str, Any], connection_id: str) -> None:
+    get_connection(store, project, connection_id)
+    if store.jobs.find_one({"project_id": project["_id"], "connection_id": connection_id}):
+        raise Invalid(
+            f"connection {connection_id!r} is used by a job; delete or change that job first"
+        )
+    store.connections.delete_one({"_id": connection_id})
+
+
+def project_connections(store: Store, project_id: str) -> list[dict[str, Any]]:
+    """The project's connections, channels in their configured order."""
+    connections = list(store.connections.find({"project_id": project_id}))
+    return sorted(connections, key=lambda c: (c.get("order", 0), c["created_at"]))

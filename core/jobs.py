@@ -1,0 +1,188 @@
+"""Jobs: what a schedule fires (`sync`, `fetch`, `send`, `task`), and their next fire times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from core.clock import to_ms, utcnow
+from core.errors import Invalid, NotFound, PlanLimitExceeded, ScheduleError
+from core.ids import new_id
+from core.models import JobKind
+from core.plans import get_plan
+from core.schedule import effective_schedule, max_fires_per_day, next_fire, validate_schedule
+from core.store import Store
+
+DEFAULT_JOB_SCHEDULE: dict[str, Any] = {"mode": "default"}
+
+
+def get_job(store: Store, project: dict[str, Any], job_id: str) -> dict[str, Any]:
+    job: dict[str, Any] | None = store.jobs.find_one({"_id": job_id})
+    if job is None or job["project_id"] != project["_id"]:
+        raise NotFound(f"job {job_id!r} not found in project {project['_id']!r}")
+    return job
+
+
+def next_fire_at(job: dict[str, Any], project: dict[str, Any], now: datetime) -> int | None:
+    """When the job fires next by the clock (epoch ms); None when paused, disabled or not
+    clock-driven."""
+    if project.get("paused") or not job.get("enabled", True):
+        return None
+    schedule = effective_schedule(job["schedule"], project["schedule"])
+    fire = next_fire(schedule, project["timezone"], now)
+    return None if fire is None else to_ms(fire)
+
+
+def _check_schedule_fits_job(schedule: dict[str, Any], job: dict[str, Any]) -> None:
+    parent = job.get("parent_job_id")
+    if schedule["mode"] == "as_needed" and not parent:
+        raise ScheduleError(
+            f"the {job['kind']} job {job.get('name') or job['_id']!r} has no parent task, so "
+            "nothing would ever fire it as needed; give it an interval, daily, automatic, "
+            "manual or default schedule instead",
+            errors={"schedule": {"mode": ["as_needed requires a parent task"]}},
+        )
+    if parent and schedule["mode"] != "as_needed":
+        raise ScheduleError(
+            f"this job runs as needed after its parent task {parent!r} and cannot be "
+            f"scheduled on its own; schedule job {parent!r} instead",
+            errors={"schedule": {"mode": [f"must be as_needed (fired by job {parent})"]}},
+        )
+
+
+def scheduled_runs_per_day(jobs: list[dict[str, Any]], project: dict[str, Any]) -> int:
+    """The most scheduled runs a day the project's enabled jobs can make."""
+    total = 0
+    for job in jobs:
+        if job.get("enabled", True):
+            schedule = effective_schedule(job["schedule"], project["schedule"])
+            total += max_fires_per_day(schedule, project["timezone"])
+    return total
+
+
+def check_plan_cap(
+    store: Store,
+    tenant: dict[str, Any],
+    project: dict[str, Any],
+    replacing: dict[str, Any] | None = None,
+) -> None:
+    """Refuse schedules that would make more runs a day than the tenant's plan allows.
+
+    `replacing` is a job (new or changed) counted in place of its stored version.
+    """
+    plan = get_plan(tenant["plan"])
+    if plan.max_scheduled_runs_per_day is None:
+        return
+    jobs = list(store.jobs.find({"project_id": project["_id"]}))
+    if replacing is not None:
+        jobs = [j for j in jobs if j["_id"] != replacing["_id"]] + [replacing]
+    total = scheduled_runs_per_day(jobs, project)
+    if total > plan.max_scheduled_runs_per_day:
+        raise PlanLimitExceeded(
+            f"these schedules would make {total} scheduled runs a day in project "
+            f"{project['_id']!r}; the plan {plan.name!r} allows "
+            f"{plan.max_scheduled_runs_per_day} a day per project",
+            errors={"schedule": [f"{total} runs a day > {plan.max_scheduled_runs_per_day}"]},
+        )
+
+
+def create_job(
+    store: Store, tenant: dict[str, Any], project: dict[str, Any], data: dict[str, Any]
+) -> dict[str, Any]:
+    kind = JobKind(data["kind"])
+    now = utcnow()
+    job: dict[str, Any] = {
+        "_id": new_id("job"),
+        "tenant_id": tenant["_id"],
+        "project_id": project["_id"],
+        "name": data.get("name") or kind.value,
+        "kind": kind.value,
+        "connection_id": data.get("connection_id"),
+        "task": data.get("task"),
+        "parent_job_id": data.get("parent_job_id"),
+        "enabled": bool(data.get("enabled", True)),
+        "schedule": validate_schedule(data.get("schedule", DEFAULT_JOB_SCHEDULE)),
+        "pending_run_id": None,
+        "running_run_id": None,
+        "coalesced_fires": 0,
+        "last_fired_at": None,
+        "created_at": to_ms(now),
+        "updated_at": to_ms(now),
+    }
+    _check_references(store, project, job)
+    _check_schedule_fits_job(job["schedule"], job)
+    check_plan_cap(store, tenant, project, replacing=job)
+    job["next_fire_at"] = next_fire_at(job, project, now)
+    store.jobs.insert_one(job)
+    return job
+
+
+def update_job(
+    store: Store,
+    tenant: dict[str, Any],
+    project: dict[str, Any],
+    job_id: str,
+    changes: dict[str, Any],
+) -> dict[str, Any]:
+    job = get_job(store, project, job_id)
+    updated = dict(job)
+    for field in ("name", "enabled", "connection_id", "task"):
+        if field in changes:
+            updated[field] = changes[field]
+    if "schedule" in changes:
+        updated["schedule"] = validate_schedule(changes["schedule"])
+    _check_references(store, project, updated)
+    _check_schedule_fits_job(updated["schedule"], updated)
+    check_plan_cap(store, tenant, project, replacing=updated)
+    now = utcnow()
+    fields = {
+        "name": updated["name"],
+        "enabled": updated["enabled"],
+        "connection_id": updated["connection_id"],
+        "task": updated["task"],
+        "schedule": updated["schedule"],
+        "next_fire_at": next_fire_at(updated, project, now),
+        "updated_at": to_ms(now),
+    }
+    store.jobs.update_one({"_id": job_id}, {"$set": fields})
+    updated.update(fields)
+    return updated
+
+
+def delete_job(store: Store, project: dict[str, Any], job_id: str) -> None:
+    get_job(store, project, job_id)
+    store.jobs.delete_one({"_id": job_id})
+
+
+def reschedule_project(store: Store, project: dict[str, Any]) -> None:
+    """Recompute every job's next fire time after the project's timing changed."""
+    now = utcnow()
+    for job in store.jobs.find({"project_id": project["_id"]}):
+        store.jobs.update_one(
+            {"_id": job["_id"]}, {"$set": {"next_fire_at": next_fire_at(job, project, now)}}
+        )
+
+
+def _check_references(store: Store, project: dict[str, Any], job: dict[str, Any]) -> None:
+
+    cid = job.get("connection_id")
+    if cid is not None:
+        connection = store.connections.find_one({"_id": cid})
+        if connection is None or connection["project_id"] != project["_id"]:
+            raise Invalid(
+                f"connection {cid!r} is not a connection of project {project['_id']!r}",
+                errors={"connection_id": ["unknown connection"]},
+            )
+    if job["kind"] == JobKind.TASK and not (cid and job.get("task")):
+        raise Invalid(
+            "a task job needs `connection_id` and `task` (the connector task to run)",
+            errors={"task": ["required for kind task"]},
+        )
+    parent = job.get("parent_job_id")
+    if parent is not None:
+        parent_job = store.jobs.find_one({"_id": parent})
+        if parent_job is None or parent_job["project_id"] != project["_id"]:
+            raise Invalid(
+                f"parent job {parent!r} is not a job of project {project['_id']!r}",
+                errors={"parent_job_id": ["unknown job"]},
+            )

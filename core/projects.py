@@ -1,0 +1,93 @@
+"""Projects: one merchant integration each, owned by a tenant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core import jobs as jobs_service
+from core.clock import now_ms
+from core.errors import NotFound, PlanLimitExceeded, ScheduleError
+from core.ids import new_id
+from core.plans import get_plan
+from core.schedule import validate_schedule, validate_timezone
+from core.store import Store
+
+DEFAULT_PROJECT_SCHEDULE: dict[str, Any] = {"mode": "manual"}
+
+
+def _project_schedule(data: object) -> dict[str, Any]:
+    """A project's own schedule: any mode a job can fire by, but not `default` or `as_needed`."""
+    schedule = validate_schedule(data)
+    if schedule["mode"] in ("default", "as_needed"):
+        raise ScheduleError(
+            f"a project's schedule cannot be {schedule['mode']!r}; "
+            "use interval, daily, automatic or manual",
+            errors={"schedule": {"mode": ["not allowed for a project"]}},
+        )
+    return schedule
+
+
+def get_project(store: Store, tenant_id: str, project_id: str) -> dict[str, Any]:
+    """The tenant's project; another tenant's id is answered exactly like an unknown one."""
+    project: dict[str, Any] | None = store.projects.find_one({"_id": project_id})
+    if project is None or project["tenant_id"] != tenant_id:
+        raise NotFound(f"project {project_id!r} not found")
+    return project
+
+
+def create_project(store: Store, tenant: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    plan = get_plan(tenant["plan"])
+    if plan.max_projects is not None:
+        count = store.projects.count_documents({"tenant_id": tenant["_id"]})
+        if count >= plan.max_projects:
+            raise PlanLimitExceeded(
+                f"the plan {plan.name!r} allows {plan.max_projects} projects and this tenant "
+                f"has {count}; delete a project or move to a larger plan"
+            )
+    now = now_ms()
+    project = {
+        "_id": new_id("prj"),
+        "tenant_id": tenant["_id"],
+        "name": data["name"],
+        "timezone": validate_timezone(data.get("timezone", "UTC")),
+        "schedule": _project_schedule(data.get("schedule", DEFAULT_PROJECT_SCHEDULE)),
+        "paused": bool(data.get("paused", False)),
+        "rules": data.get("rules", []),
+        "created_at": now,
+        "updated_at": now,
+    }
+    store.projects.insert_one(project)
+    return project
+
+
+def update_project(
+    store: Store, tenant: dict[str, Any], project_id: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Apply `changes`; a new timezone, schedule or paused flag reschedules every job at once."""
+    project = get_project(store, tenant["_id"], project_id)
+    updated = dict(project)
+    if "name" in changes:
+        updated["name"] = changes["name"]
+    if "timezone" in changes:
+        updated["timezone"] = validate_timezone(changes["timezone"])
+    if "schedule" in changes:
+        updated["schedule"] = _project_schedule(changes["schedule"])
+    if "paused" in changes:
+        updated["paused"] = bool(changes["paused"])
+    if "rules" in changes:
+        updated["rules"] = changes["rules"]
+    timing_changed = any(updated[k] != project[k] for k in ("timezone", "schedule", "paused"))
+    if timing_changed:
+        jobs_service.check_plan_cap(store, tenant, updated)
+    updated["updated_at"] = now_ms()
+    store.projects.replace_one({"_id": project_id}, updated)
+    if timing_changed:
+        jobs_service.reschedule_project(store, updated)
+    return updated
+
+
+def delete_project(store: Store, tenant_id: str, project_id: str) -> None:
+    get_project(store, tenant_id, project_id)
+    for name in ("jobs", "connections", "records", "runs"):
+        store.db[name].delete_many({"project_id": project_id})
+    store.projects.delete_one({"_id": project_id})

@@ -1,0 +1,49 @@
+"""MongoDB access: one `Store` per process, created after the process has forked.
+
+Only pymongo features that real MongoDB, nx-27017 and mongomock share are used: documents are
+addressed by natural `_id`s, arrays are written whole (never `$push`ed), and datetimes are UTC.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pymongo
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+COLLECTIONS = ("tenants", "api_keys", "projects", "connections", "jobs", "runs", "records")
+
+INDEXES: dict[str, list[list[tuple[str, int]]]] = {
+    "projects": [[("tenant_id", 1)]],
+    "connections": [[("project_id", 1)]],
+    "jobs": [[("project_id", 1)], [("next_fire_at", 1)]],
+    "runs": [[("project_id", 1), ("queued_at", -1)]],
+    "records": [[("project_id", 1)]],
+}
+
+
+class Store:
+    """The collections of one syncfarm database."""
+
+    def __init__(self, db: Database[Any]) -> None:
+        self.db = db
+        self.tenants: Collection[Any] = db["tenants"]
+        self.api_keys: Collection[Any] = db["api_keys"]
+        self.projects: Collection[Any] = db["projects"]
+        self.connections: Collection[Any] = db["connections"]
+        self.jobs: Collection[Any] = db["jobs"]
+        self.runs: Collection[Any] = db["runs"]
+        self.records: Collection[Any] = db["records"]
+
+    @classmethod
+    def connect(cls, url: str, db_name: str, *, timeout_ms: int = 5000) -> Store:
+        client: pymongo.MongoClient[Any] = pymongo.MongoClient(
+            url, tz_aware=True, serverSelectionTimeoutMS=timeout_ms, connect=False
+        )
+        return cls(client[db_name])
+
+    def ensure_indexes(self) -> None:
+        for name, indexes in INDEXES.items():
+            for keys in indexes:
+                self.db[name].create_index(keys)

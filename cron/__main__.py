@@ -1,0 +1,35 @@
+"""`python -m cron` (or `syncfarm cron`): run a ticker until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+
+from core.config import load_settings
+from core.store import Store
+from cron.ticker import Ticker
+from worker.broker import build_broker, redis_client
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s cron %(levelname)s %(message)s")
+    settings = load_settings()
+    store = Store.connect(settings.mongo_url, settings.mongo_db_name)
+    store.ensure_indexes()
+    ticker = Ticker(
+        store=store,
+        client=redis_client(settings),
+        broker=build_broker(settings),
+        lease_s=settings.ticker_lease_s,
+        poll_s=settings.ticker_poll_s,
+        holder=f"{socket.gethostname()}:{os.getpid()}",
+    )
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: ticker.stop())
+    ticker.run_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Operator tooling: the `syncfarm` command and the run/test scripts."""

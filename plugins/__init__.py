@@ -1,0 +1,1 @@
+"""Connector plugins: the contract (`base`), the registry (entry points) and built-ins."""

@@ -1,0 +1,188 @@
+"""Shared fixtures: in-process app on mongomock, and real services for integration tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import mongomock
+import pymongo
+import pytest
+import redis
+from dramatiq.brokers.stub import StubBroker
+
+from api.app import create_app
+from core.config import Settings
+from core.store import Store
+from core.tenants import create_tenant
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "external"
+TEST_REDIS_URL = os.environ.get("SYNCFARM_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_url(db: int) -> str:
+    """A Redis database of the tests' own (the farm itself uses db 0)."""
+    return f"{TEST_REDIS_URL}/{db}"
+
+
+@pytest.fixture
+def store() -> Store:
+    return Store(mongomock.MongoClient(tz_aware=True)["syncfarm_test"])
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return replace(Settings(), data_dir=tmp_path / "data", broker_url="stub://")
+
+
+@pytest.fixture
+def broker() -> StubBroker:
+    stub = StubBroker()
+    stub.declare_queue("runs")
+    return stub
+
+
+@pytest.fixture
+def app(store: Store, settings: Settings, broker: StubBroker) -> Any:
+    return create_app(
+        {
+            "TESTING": True,
+            "SYNCFARM_SETTINGS": settings,
+            "SYNCFARM_STORE": store,
+            "SYNCFARM_BROKER": broker,
+            "SYNCFARM_REDIS": None,
+        }
+    )
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+class Tenant:
+    """A tenant with its key, and shortcuts for calling the API as it."""
+
+    def __init__(self, client: Any, key: str, doc: dict[str, Any]) -> None:
+        self.client = client
+        self.key = key
+        self.id = doc["_id"]
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.client.get(f"/api/v1{path}", headers=self.headers, **kw)
+
+    def post(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return self.client.post(f"/api/v1{path}", json=json, headers=self.headers, **kw)
+
+    def patch(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return self.client.patch(f"/api/v1{path}", json=json, headers=self.headers, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.client.delete(f"/api/v1{path}", headers=self.headers, **kw)
+
+
+@pytest.fixture
+def make_tenant(client: Any, store: Store) -> Any:
+    def make(name: str = "acme", plan: str = "standard") -> Tenant:
+        doc, key = create_tenant(store, name, plan=plan)
+        return Tenant(client, key, doc)
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant: Any) -> Tenant:
+    return make_tenant()
+
+
+@pytest.fixture
+def csv_feed(tmp_path: Path) -> Path:
+    path = tmp_path / "feed.csv"
+    path.write_text("sku,title,price\nA-1,Red shirt,19.90\nA-2,Blue shirt,21.50\n")
+    return path
+
+
+# --- real services -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def nx_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An nx-27017 MongoDB wire server of the tests' own, on a free port."""
+    exe = shutil.which("nx-27017") or str(Path(sys.executable).with_name("nx-27017"))
+    data = tmp_path_factory.mktemp("nx")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--data-dir",
+            str(data),
+            "--host",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--log-file",
+            str(data / "nx.log"),
+            "--pid-file",
+            str(data / "nx.pid"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"mongodb://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                pymongo.MongoClient(url, serverSelectionTimeoutMS=300).admin.command("ping")
+                break
+            except pymongo.errors.PyMongoError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"nx-27017 did not start on port {port}") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def nx_store(nx_url: str, request: pytest.FixtureRequest) -> Iterator[Store]:
+    name = "t_" + request.node.name.replace("[", "_").replace("]", "")[:40]
+    client: pymongo.MongoClient[Any] = pymongo.MongoClient(nx_url, tz_aware=True)
+    for coll in client[name].list_collection_names():
+        client[name].drop_collection(coll)
+    store = Store(client[name])
+    store.ensure_indexes()
+    yield store
+    client.close()
+
+
+def redis_client(db: int) -> redis.Redis:
+    """A flushed Redis database; fails loudly when Redis is not running."""
+    client = redis.Redis.from_url(redis_url(db))
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:
+        raise RuntimeError(
+            f"these tests need Redis at {TEST_REDIS_URL} (set SYNCFARM_TEST_REDIS_URL): {exc}"
+        ) from exc
+    client.flushdb()
+    return client

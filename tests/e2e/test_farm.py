@@ -1,0 +1,202 @@
+"""The farm end to end: real web, cron and worker processes from the Procfile, driven through
+the REST API only, against the real Redis and an nx-27017 server."""
+
+from __future__ import annotations
+
+import csv
+import http.server
+import io
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from tests.conftest import free_port, redis_client, redis_url
+from tests.e2e.farm import Farm
+
+pytestmark = pytest.mark.e2e
+REDIS_DB = 14
+
+
+@pytest.fixture(scope="module")
+def slow_feeds() -> Iterator[str]:
+    """An HTTP server whose feeds take `?delay=` seconds to answer."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            query = parse_qs(urlparse(self.path).query)
+            time.sleep(float(query.get("delay", ["0"])[0]))
+            body = b"sku,title,price\nS-1,Slow one,1.00\nS-2,Slow two,2.00\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/csv")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/feed.csv"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def farm(nx_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
+    redis_client(REDIS_DB)  # flushed; fails loudly without Redis
+    work = tmp_path_factory.mktemp("farm")
+    port = free_port()
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "SYNCFARM_MONGO_URL": f"{nx_url}/e2e_farm",
+        "SYNCFARM_REDIS_URL": redis_url(REDIS_DB),
+        "SYNCFARM_BROKER_URL": "",
+        "SYNCFARM_DATA_DIR": str(work / "data"),
+        "SYNCFARM_WORKER_THREADS": "2",
+        "SYNCFARM_LOCK_TTL_S": "4",
+        "SYNCFARM_WORKER_HEARTBEAT_TIMEOUT_S": "4",
+        "SYNCFARM_BROKER_MAINTENANCE_CHANCE": "1000000",
+        "SYNCFARM_TICKER_LEASE_S": "3",
+        "PYTHONUNBUFFERED": "1",
+    }
+    farm = Farm(env, work, port)
+    try:
+        farm.key = farm.cli("tenant", "create", "e2e", "--plan", "unlimited")
+        farm.start("web", "web")
+        farm.start("cron", "cron")
+        farm.start("worker-1", "worker")
+        farm.start("worker-2", "worker")
+        farm.wait_until_up()
+        yield farm
+    finally:
+        farm.stop()
+        redis_client(REDIS_DB)
+
+
+def _project(farm: Farm, name: str, feed_url: str, timezone: str = "UTC") -> dict[str, Any]:
+    project = farm.api("POST", "/projects/", {"name": name, "timezone": timezone}).json()
+    pid = project["id"]
+    source = farm.api(
+        "POST",
+        f"/projects/{pid}/connections/",
+        {"connector": "feed", "role": "source", "settings": {"url": feed_url}},
+    )
+    assert source.status_code == 201, source.text
+    channel = farm.api(
+        "POST",
+        f"/projects/{pid}/connections/",
+        {"connector": "file", "role": "channel", "settings": {"filename": "products.csv"}},
+    )
+    assert channel.status_code == 201, channel.text
+    return {"id": pid, "channel": channel.json()}
+
+
+def _job(farm: Farm, pid: str, kind: str = "sync", schedule: Any = None) -> str:
+    body: dict[str, Any] = {"kind": kind, "schedule": schedule or {"mode": "manual"}}
+    job = farm.api("POST", f"/projects/{pid}/jobs/", body)
+    assert job.status_code == 201, job.text
+    return str(job.json()["id"])
+
+
+def _run_now(farm: Farm, pid: str, jid: str) -> str:
+    answer = farm.api("POST", f"/projects/{pid}/jobs/{jid}/runs")
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["id"])
+
+
+def _times(run: dict[str, Any]) -> tuple[datetime, datetime]:
+    return datetime.fromisoformat(run["started_at"]), datetime.fromisoformat(run["finished_at"])
+
+
+def test_a_daily_job_runs_once_at_its_time_and_serves_the_export(
+    farm: Farm, tmp_path: Path
+) -> None:
+    feed = tmp_path / "feed.csv"
+    feed.write_text("sku,title,price\nA-1,Red shirt,19.90\nA-2,Blue shirt,21.50\n")
+    zone = "America/New_York"
+    shop = _project(farm, "daily", str(feed), timezone=zone)
+    at = (datetime.now(ZoneInfo(zone)) + timedelta(seconds=5)).strftime("%H:%M:%S")
+    jid = _job(farm, shop["id"], schedule={"mode": "daily", "times": [at]})
+    due = datetime.fromisoformat(
+        farm.api("GET", f"/projects/{shop['id']}/jobs/{jid}").json()["next_fire_at"]
+    )
+
+    deadline = time.monotonic() + 30
+    runs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not runs:
+        runs = farm.api("GET", f"/projects/{shop['id']}/runs").json()
+        time.sleep(0.2)
+    assert len(runs) == 1, "the daily job did not fire"
+    run = farm.wait_for_run(runs[0]["id"], {"succeeded", "failed"}, 30)
+    assert run["state"] == "succeeded", run
+    assert run["trigger"] == "schedule"
+    assert datetime.fromisoformat(run["queued_at"]) - due < timedelta(seconds=2)
+    assert [s["name"] for s in run["stages"]] == ["import", "export:file"]
+    assert run["stages"][0]["counts"]["inserted"] == 2
+
+    time.sleep(3)  # a second fire would have happened by now
+    assert len(farm.api("GET", f"/projects/{shop['id']}/runs").json()) == 1
+
+    exported = requests.get(shop["channel"]["export_url"], timeout=10)
+    assert exported.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert [r["sku"] for r in rows] == ["A-1", "A-2"]
+
+
+def test_runs_of_different_projects_overlap_in_time(farm: Farm, slow_feeds: str) -> None:
+    first = _project(farm, "parallel-1", f"{slow_feeds}?delay=3")
+    second = _project(farm, "parallel-2", f"{slow_feeds}?delay=3")
+    run_ids = [_run_now(farm, p["id"], _job(farm, p["id"])) for p in (first, second)]
+    runs = [farm.wait_for_run(rid, {"succeeded", "failed"}, 60) for rid in run_ids]
+    assert all(r["state"] == "succeeded" for r in runs), runs
+    (start_a, end_a), (start_b, end_b) = (_times(r) for r in runs)
+    assert start_a < end_b and start_b < end_a, "the two projects' runs did not overlap"
+
+
+def test_two_runs_of_one_project_are_serialized(farm: Farm, slow_feeds: str) -> None:
+    shop = _project(farm, "serial", f"{slow_feeds}?delay=2")
+    run_ids = [
+        _run_now(farm, shop["id"], _job(farm, shop["id"], kind)) for kind in ("sync", "fetch")
+    ]
+    runs = [farm.wait_for_run(rid, {"succeeded", "failed"}, 60) for rid in run_ids]
+    assert all(r["state"] == "succeeded" for r in runs), runs
+    runs.sort(key=lambda r: r["started_at"])
+    assert _times(runs[1])[0] >= _times(runs[0])[1], "the project's runs overlapped"
+    assert "waiting" in [t["state"] for t in runs[1]["transitions"]]
+    assert all(r["attempts"] == 1 for r in runs)
+
+
+def test_a_killed_workers_run_still_completes(farm: Farm, slow_feeds: str) -> None:
+    shop = _project(farm, "survivor", f"{slow_feeds}?delay=4")
+    rid = _run_now(farm, shop["id"], _job(farm, shop["id"]))
+    running = farm.wait_for_run(rid, {"running"}, 30)
+    worker_pid = int(running["worker"].rsplit(":", 1)[1])
+    victim = next(
+        name
+        for name, proc in farm.processes.items()
+        if name.startswith("worker") and os.getpgid(worker_pid) == proc.pid
+    )
+    farm.kill(victim)
+    try:
+        done = farm.wait_for_run(rid, {"succeeded", "failed"}, 90)
+        assert done["state"] == "succeeded", done
+        assert done["attempts"] == 2
+        assert done["worker"] != running["worker"]
+    finally:
+        farm.start(victim, "worker")

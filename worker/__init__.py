@@ -1,0 +1,1 @@
+"""The worker process: the Dramatiq broker set-up, actors and middleware."""

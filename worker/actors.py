@@ -1,0 +1,57 @@
+"""The actor that executes a run, recording every state transition in the run document."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+import dramatiq
+from pymongo.errors import PyMongoError
+
+from core import runs as runs_service
+from core.errors import SyncfarmError
+from core.models import RunState
+from core.pipeline import RunExecution
+from worker import runtime
+from worker.broker import RUN_ACTOR, RUNS_QUEUE
+
+log = logging.getLogger(__name__)
+
+
+@dramatiq.actor(
+    actor_name=RUN_ACTOR,
+    queue_name=RUNS_QUEUE,
+    max_retries=5,
+    min_backoff=1000,
+    time_limit=runtime.settings().run_time_limit_s * 1000,
+)
+def execute_run(run_id: str) -> None:
+    """Run `run_id` to a final state. Store outages raise, so Dramatiq retries the message."""
+    store = runtime.store()
+    run = runs_service.start_run(store, run_id, worker=f"{socket.gethostname()}:{os.getpid()}")
+    if run is None:
+        log.info("run %s is finished or unknown; nothing to do", run_id)
+        return
+    try:
+        RunExecution(store, runtime.settings(), run).execute()
+    except PyMongoError:
+        raise
+    except SyncfarmError as exc:
+        runs_service.finish_run(
+            store,
+            run_id,
+            RunState.FAILED,
+            error={"type": type(exc).__name__, "message": exc.message},
+        )
+        return
+    except Exception as exc:
+        log.exception("run %s failed", run_id)
+        runs_service.finish_run(
+            store,
+            run_id,
+            RunState.FAILED,
+            error={"type": type(exc).__name__, "message": f"unexpected error: {exc}"},
+        )
+        return
+    runs_service.finish_run(store, run_id, RunState.SUCCEEDED)
