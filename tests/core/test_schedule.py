@@ -30,8 +30,10 @@ KOLKATA = "Asia/Kolkata"
 ZONES = ["UTC", BERLIN, NEW_YORK, LORD_HOWE, KOLKATA]
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def interval(every_minutes: int, **settings_: Any) -> dict[str, Any]:
@@ -618,6 +620,19 @@ def test_fires_are_at_slots_or_where_clocks_spring_forward_over_one(
         wall = _seconds_of_day(fire.astimezone(zone))
         skipped_s = int(_gap_before(fire, zone).total_seconds())
         assert any(wall - skipped_s <= slot <= wall for slot in slots)
+
+
+@bounded
+@given(clock_schedules, zone_days)
+def test_on_an_allowed_day_without_a_dst_change_every_slot_fires_at_its_local_time(
+    schedule: dict[str, Any], zone_day: tuple[str, date]
+) -> None:
+    tz, day = zone_day
+    zone = ZoneInfo(tz)
+    if WEEKDAYS[day.weekday()] not in schedule["weekdays"] or _is_dst_change_day(zone, day):
+        return
+    walls = [_seconds_of_day(fire.astimezone(zone)) for fire in _walk_day(schedule, tz, day)]
+    assert walls == sorted(_slots(schedule))
 
 
 @bounded

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
+from cron.leader import LEADER_KEY
 from tests.conftest import free_port, redis_client, redis_url
 from tests.e2e.farm import Farm
 
@@ -200,3 +201,42 @@ def test_a_killed_workers_run_still_completes(farm: Farm, slow_feeds: str) -> No
         assert done["worker"] != running["worker"]
     finally:
         farm.start(victim, "worker")
+
+
+def test_a_standby_ticker_takes_over_within_10s_when_the_leader_is_killed(
+    farm: Farm, tmp_path: Path
+) -> None:
+    client = redis_client_no_flush()
+    farm.start("cron-2", "cron")
+    time.sleep(1)
+    leader_pid = int(client.get(LEADER_KEY).decode().split(":")[1])
+    leader = next(name for name, proc in farm.processes.items() if proc.pid == leader_pid)
+    standby = "cron-2" if leader == "cron" else "cron"
+    farm.kill(leader)
+    killed_at = time.monotonic()
+    while time.monotonic() - killed_at < 15:
+        value = client.get(LEADER_KEY)
+        if value and int(value.decode().split(":")[1]) == farm.processes[standby].pid:
+            break
+        time.sleep(0.1)
+    took_s = time.monotonic() - killed_at
+    assert took_s < 10, f"no standby took over within 10 s ({took_s:.1f} s)"
+
+    feed = tmp_path / "feed.csv"
+    feed.write_text("sku\nZ-1\n")
+    shop = _project(farm, "after-failover", str(feed))
+    at = (datetime.now(ZoneInfo("UTC")) + timedelta(seconds=3)).strftime("%H:%M:%S")
+    _job(farm, shop["id"], schedule={"mode": "daily", "times": [at]})
+    deadline = time.monotonic() + 20
+    runs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not runs:
+        runs = farm.api("GET", f"/projects/{shop['id']}/runs").json()
+        time.sleep(0.2)
+    assert len(runs) == 1, "the new leader did not fire the job"
+    farm.start(leader, "cron")
+
+
+def redis_client_no_flush() -> Any:
+    import redis
+
+    return redis.Redis.from_url(redis_url(REDIS_DB))
