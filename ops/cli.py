@@ -65,7 +65,7 @@ def web(port: int, workers: int) -> None:
 )
 def worker(processes: int, threads: int, poll_ms: int) -> None:
     """Run Dramatiq workers executing runs."""
-    os.environ["DRAMATIQ_WORKER_TIMEOUT"] = str(poll_ms)
+    os.environ["dramatiq_worker_timeout"] = str(poll_ms)  # noqa: SIM112 (Dramatiq reads it so)
     os.execvp(
         "dramatiq",
         [

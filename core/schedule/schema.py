@@ -7,147 +7,28 @@ client can put it next to the right input.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, post_load, validates_schema
 
 from core.errors import ScheduleError
+from core.schedule.fields import (
+    ListOf,
+    Object,
+    Seconds,
+    TimeOfDay,
+    Weekday,
+    WholeNumber,
+    messages,
+    show,
+)
 from core.schedule.modes import MODES, WEEKDAYS
-from core.schedule.timeofday import format_time_of_day, parse_time_of_day
+from core.schedule.timeofday import format_time_of_day
 
 MAX_EVERY_MINUTES = 24 * 60
 MAX_TIMES = 24 * 60
 AUTOMATIC_DEFAULTS: dict[str, int] = {"debounce_s": 5, "max_batch": 500, "max_wait_s": 60}
-
-
-def _show(value: object) -> str:
-    """`value` as quoted in a message, cut short so a huge payload cannot flood the answer."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _messages(required: str = "is required") -> dict[str, str]:
-    return {"required": required, "null": "must not be null"}
-
-
-class _WholeNumber(fields.Field[int]):
-    """A JSON integer in [minimum, maximum]; true/false and 5.0 are refused, not coerced."""
-
-    def __init__(self, *, minimum: int, maximum: int | None = None, **kwargs: Any) -> None:
-        kwargs.setdefault("error_messages", _messages())
-        super().__init__(**kwargs)
-        self.minimum = minimum
-        self.maximum = maximum
-
-    def _bounds(self) -> str:
-        if self.maximum is None:
-            return f"at least {self.minimum}"
-        return f"between {self.minimum} and {self.maximum}"
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError(f"must be a whole number {self._bounds()}, got {_show(value)}")
-        if value < self.minimum or (self.maximum is not None and value > self.maximum):
-            raise ValidationError(f"must be {self._bounds()}, got {value}")
-        return value
-
-
-class _Seconds(fields.Field[float]):
-    """A duration in seconds: a finite JSON number >= 0 (ints stay ints)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("error_messages", _messages())
-        super().__init__(**kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number or not math.isfinite(value) or value < 0:
-            raise ValidationError(f"must be a number of seconds, at least 0, got {_show(value)}")
-        return value  # type: ignore[no-any-return]
-
-
-class _TimeOfDay(fields.Field[int]):
-    """A "HH:MM[:SS]" string, loaded as seconds after local midnight."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("error_messages", _messages())
-        super().__init__(**kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        try:
-            return parse_time_of_day(value)
-        except ValueError:
-            raise ValidationError(f"must be a time of day HH:MM[:SS], got {_show(value)}") from None
-
-
-class _Weekday(fields.Field[int]):
-    """A day name mon..sun in any case, loaded as its `date.weekday()` number."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("error_messages", _messages())
-        super().__init__(**kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        name = value.lower() if isinstance(value, str) else None
-        if name not in WEEKDAYS:
-            raise ValidationError(f"must be one of {', '.join(WEEKDAYS)}, got {_show(value)}")
-        return WEEKDAYS.index(name)
-
-
-class _ListOf(fields.List):
-    """A JSON array with a bounded length; `noun` names the items in messages."""
-
-    def __init__(
-        self,
-        inner: fields.Field,
-        *,
-        noun: str,
-        min_items: int = 0,
-        max_items: int | None = None,
-        too_few: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("error_messages", _messages())
-        super().__init__(inner, **kwargs)
-        self.noun = noun
-        self.min_items = min_items
-        self.max_items = max_items
-        self.too_few = too_few or f"must have at least {min_items} {noun}, got none"
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
-        if not isinstance(value, list | tuple):
-            raise ValidationError(f"must be a list of {self.noun}, got {_show(value)}")
-        if self.max_items is not None and len(value) > self.max_items:
-            raise ValidationError(
-                f"must have at most {self.max_items} {self.noun}, got {len(value)}"
-            )
-        if len(value) < self.min_items:
-            raise ValidationError(self.too_few)
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
-class _Object(fields.Nested):
-    """A nested JSON object; `example` shows its shape when something else was sent."""
-
-    def __init__(self, nested: type[Schema], *, example: str, **kwargs: Any) -> None:
-        kwargs.setdefault("error_messages", _messages())
-        super().__init__(nested, **kwargs)
-        self.example = example
-
-    def _deserialize(
-        self,
-        value: Any,
-        attr: str | None,
-        data: Mapping[str, Any] | None,
-        partial: bool | Sequence[str] | AbstractSet[str] | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        if not isinstance(value, Mapping):
-            raise ValidationError(f"must be an object like {self.example}, got {_show(value)}")
-        return super()._deserialize(value, attr, data, partial, **kwargs)
 
 
 class _StrictSchema(Schema):
@@ -183,8 +64,8 @@ class WindowSchema(_StrictSchema):
     """
 
     subject = "a blackout window"
-    start = _TimeOfDay(data_key="from", required=True)
-    end = _TimeOfDay(data_key="to", required=True)
+    start = TimeOfDay(data_key="from", required=True)
+    end = TimeOfDay(data_key="to", required=True)
 
     @validates_schema
     def _not_empty(self, data: dict[str, int], **kwargs: Any) -> None:
@@ -200,9 +81,9 @@ class WindowSchema(_StrictSchema):
         return {"from": format_time_of_day(data["start"]), "to": format_time_of_day(data["end"])}
 
 
-def _weekdays() -> _ListOf:
-    return _ListOf(
-        _Weekday(),
+def _weekdays() -> ListOf:
+    return ListOf(
+        Weekday(),
         noun="day names",
         min_items=1,
         too_few="must name at least one day, got none (leave weekdays out to allow every day)",
@@ -232,14 +113,14 @@ class AsNeededSchema(_ModeSchema):
 
 class IntervalSchema(_ModeSchema):
     subject = "mode 'interval'"
-    every_minutes = _WholeNumber(
+    every_minutes = WholeNumber(
         minimum=1,
         maximum=MAX_EVERY_MINUTES,
         required=True,
-        error_messages=_messages(f"is required for mode 'interval' (1 to {MAX_EVERY_MINUTES})"),
+        error_messages=messages(f"is required for mode 'interval' (1 to {MAX_EVERY_MINUTES})"),
     )
-    blackout = _ListOf(
-        _Object(WindowSchema, example='{"from": "20:00", "to": "04:00"}'),
+    blackout = ListOf(
+        Object(WindowSchema, example='{"from": "20:00", "to": "04:00"}'),
         noun="blackout windows",
         load_default=list,
     )
@@ -252,14 +133,14 @@ class IntervalSchema(_ModeSchema):
 
 class DailySchema(_ModeSchema):
     subject = "mode 'daily'"
-    times = _ListOf(
-        _TimeOfDay(),
+    times = ListOf(
+        TimeOfDay(),
         noun="times",
         min_items=1,
         too_few="must have at least one time, got none",
         max_items=MAX_TIMES,
         required=True,
-        error_messages=_messages("is required for mode 'daily' (a list of HH:MM[:SS])"),
+        error_messages=messages("is required for mode 'daily' (a list of HH:MM[:SS])"),
     )
     weekdays = _weekdays()
 
@@ -274,9 +155,9 @@ class AutomaticSchema(_ModeSchema):
     start early once `max_batch` changes are waiting, and never wait more than `max_wait_s`."""
 
     subject = "mode 'automatic'"
-    debounce_s = _Seconds(load_default=AUTOMATIC_DEFAULTS["debounce_s"])
-    max_batch = _WholeNumber(minimum=1, load_default=AUTOMATIC_DEFAULTS["max_batch"])
-    max_wait_s = _Seconds(load_default=AUTOMATIC_DEFAULTS["max_wait_s"])
+    debounce_s = Seconds(load_default=AUTOMATIC_DEFAULTS["debounce_s"])
+    max_batch = WholeNumber(minimum=1, load_default=AUTOMATIC_DEFAULTS["max_batch"])
+    max_wait_s = Seconds(load_default=AUTOMATIC_DEFAULTS["max_wait_s"])
 
     @validates_schema(pass_original=True)
     def _wait_covers_debounce(
@@ -337,7 +218,7 @@ def validate_schedule(data: object, *, allow_default: bool = True) -> dict[str, 
     `allow_default=False` is for a project's own schedule, which has nothing to defer to.
     """
     if not isinstance(data, Mapping):
-        raise _refuse(f"must be an object with a mode, got {_show(data)}")
+        raise _refuse(f"must be an object with a mode, got {show(data)}")
     modes = [mode for mode in MODES if allow_default or mode != "default"]
     mode = data.get("mode")
     if mode not in modes:
@@ -349,7 +230,7 @@ def validate_schedule(data: object, *, allow_default: bool = True) -> dict[str, 
                 f"use one of {', '.join(modes)}"
             )
         else:
-            problem = f"must be one of {', '.join(modes)}, got {_show(mode)}"
+            problem = f"must be one of {', '.join(modes)}, got {show(mode)}"
         raise _refuse({"mode": [problem]})
     body = {key: value for key, value in data.items() if key != "mode"}
     try:

@@ -64,8 +64,10 @@ def _end_of_gap(
     return (earliest + timedelta(seconds=high)).replace(tzinfo=UTC)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=4096)
 def _fires(rule: Rule, tz: str, day: date) -> tuple[datetime, ...]:
+    """One local day's fires. Cached: ~56 bytes a fire, so a 15-minute schedule's day is ~5 kB;
+    computing a day costs ~3 us a slot, and a cached `next_fire` ~3 us in all."""
     if day.weekday() not in rule.weekdays:
         return ()
     zone = load_zone(tz)
