@@ -12,7 +12,7 @@ from api.pagination import page_of
 from api.schemas import ConnectionIn, ConnectionOut, ConnectionPatch
 from core import connections as connections_service
 from core.projects import get_project
-from plugins.registry import get_connector
+from plugins.registry import UnknownConnector, get_connector
 
 blp = Blueprint(
     "connections",
@@ -27,8 +27,15 @@ def _project(project_id: str) -> dict[str, Any]:
 
 
 def present(connection: dict[str, Any]) -> dict[str, Any]:
-    urls = get_connector(connection["connector"]).public_urls(connection, services.base_url())
-    return {**connection, **urls}
+    try:
+        connector = get_connector(connection["connector"])
+    except UnknownConnector:
+        return {**connection, "available": False}
+    return {
+        **connection,
+        "available": True,
+        **connector.public_urls(connection, services.base_url()),
+    }
 
 
 @blp.route("/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bson.errors import InvalidDocument
 from flask import Flask
 from flask_smorest import Api
 from pymongo.errors import PyMongoError
@@ -60,8 +61,21 @@ class SyncfarmApi(Api):
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(SyncfarmError)
     def _domain_error(error: SyncfarmError) -> Any:
-        status = error.status if 400 <= error.status < 500 else 500
+        status = error.status if 400 <= error.status < 600 else 500
         return _payload(status, error.message, error.errors), status
+
+    @app.errorhandler(InvalidDocument)
+    @app.errorhandler(OverflowError)
+    def _unstorable(error: Exception) -> Any:
+        return _payload(
+            422,
+            f"a value cannot be stored: {error}; keep integers within 64 bits and keys free "
+            "of NUL characters and leading '$'",
+        ), 422
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(error: RecursionError) -> Any:
+        return _payload(400, "the JSON body is nested too deeply"), 400
 
     @app.errorhandler(PyMongoError)
     def _store_down(error: PyMongoError) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 from flask.views import MethodView
@@ -65,8 +66,10 @@ class ProjectItem(MethodView):
 
     @blp.response(204)
     def delete(self, project_id: str) -> None:
-        """Delete a project with its connections, jobs, runs and records."""
+        """Delete a project with its connections, jobs, runs, records and exported files;
+        refused (409) while one of its runs is queued or running."""
         projects_service.delete_project(services.store(), services.tenant()["_id"], project_id)
+        shutil.rmtree(services.settings().data_dir / "exports" / project_id, ignore_errors=True)
 
 
 def _set_paused(project_id: str, paused: bool) -> dict[str, Any]:

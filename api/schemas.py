@@ -27,6 +27,10 @@ class ProjectIn(Schema):
     schedule = fields.Dict(metadata={"description": "the project's default schedule"})
     paused = fields.Boolean()
     rules = fields.List(fields.Dict())
+    shrink_threshold_pct = fields.Integer(
+        validate=validate.Range(min=0, max=100),
+        metadata={"description": "hold a fetch that would delete more than this % (50)"},
+    )
 
 
 class ProjectPatch(ProjectIn):
@@ -40,6 +44,7 @@ class ProjectOut(Schema):
     schedule = fields.Dict()
     paused = fields.Boolean()
     rules = fields.List(fields.Dict())
+    shrink_threshold_pct = fields.Integer()
     warnings = fields.List(fields.String())
     created_at = Timestamp()
     updated_at = Timestamp()
@@ -76,6 +81,9 @@ class ConnectionOut(Schema):
     paused = fields.Boolean()
     read_only_fields = fields.List(fields.String())
     auto_absorb = fields.Boolean()
+    available = fields.Boolean(
+        metadata={"description": "false when its connector is not installed"}
+    )
     export_url = fields.String(metadata={"description": "where a file channel's file is served"})
     created_at = Timestamp()
     updated_at = Timestamp()

@@ -12,7 +12,7 @@ from flask import current_app, g, request
 from core.config import Settings
 from core.store import Store
 from cron.wake import wake_ticker
-from worker.enqueue import enqueue_run
+from worker.enqueue import submit_run as _submit_run
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def tenant() -> dict[str, Any]:
 
 
 def submit_run(run: dict[str, Any]) -> None:
-    enqueue_run(broker(), run)
+    _submit_run(store(), broker(), run)
 
 
 def schedules_changed() -> None:

@@ -48,6 +48,7 @@ class Settings:
     run_time_limit_s: int = 6 * 3600
     ticker_lease_s: float = 5.0
     ticker_poll_s: float = 5.0
+    resend_after_s: float = 600.0
     http_timeout_s: float = 60.0
 
     @property
@@ -72,5 +73,6 @@ def load_settings() -> Settings:
         run_time_limit_s=_int("SYNCFARM_RUN_TIME_LIMIT_S", 6 * 3600),
         ticker_lease_s=_float("SYNCFARM_TICKER_LEASE_S", 5.0),
         ticker_poll_s=_float("SYNCFARM_TICKER_POLL_S", 5.0),
+        resend_after_s=_float("SYNCFARM_RESEND_AFTER_S", 600.0),
         http_timeout_s=_float("SYNCFARM_HTTP_TIMEOUT_S", 60.0),
     )

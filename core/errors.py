@@ -44,3 +44,14 @@ class ScheduleError(Invalid):
 
 class ConnectorError(SyncfarmError):
     """A connector failed while working; the run records it as its error."""
+
+
+class RunHeld(SyncfarmError):
+    """A safety stop: the run would do something drastic (e.g. delete most of a catalog), so
+    it ends `held` and changes nothing."""
+
+
+class QueueUnavailable(SyncfarmError):
+    """The broker could not take a run; nothing was queued."""
+
+    status = 503

@@ -135,15 +135,11 @@ def update_job(
     _check_schedule_fits_job(updated["schedule"], updated)
     check_plan_cap(store, tenant, project, replacing=updated)
     now = utcnow()
-    fields = {
-        "name": updated["name"],
-        "enabled": updated["enabled"],
-        "connection_id": updated["connection_id"],
-        "task": updated["task"],
-        "schedule": updated["schedule"],
-        "next_fire_at": next_fire_at(updated, project, now),
-        "updated_at": to_ms(now),
-    }
+    fields = {k: updated[k] for k in ("name", "enabled", "connection_id", "task", "schedule")}
+    fields["updated_at"] = to_ms(now)
+    if updated["schedule"] != job["schedule"] or updated["enabled"] != job["enabled"]:
+        # Only a new timing moves the next fire; a rename keeps an overdue fire due.
+        fields["next_fire_at"] = next_fire_at(updated, project, now)
     store.jobs.update_one({"_id": job_id}, {"$set": fields})
     updated.update(fields)
     return updated
@@ -151,6 +147,12 @@ def update_job(
 
 def delete_job(store: Store, project: dict[str, Any], job_id: str) -> None:
     get_job(store, project, job_id)
+    child = store.jobs.find_one({"project_id": project["_id"], "parent_job_id": job_id})
+    if child is not None:
+        raise Invalid(
+            f"job {child['_id']!r} runs as needed after this one; delete it first",
+            errors={"job_id": [str(child["_id"])]},
+        )
     store.jobs.delete_one({"_id": job_id})
 
 

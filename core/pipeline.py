@@ -17,13 +17,14 @@ from core import runs as runs_service
 from core.clock import now_ms
 from core.config import Settings
 from core.connections import CHANNEL_ROLE, project_connections
-from core.errors import ConnectorError
+from core.errors import ConnectorError, RunHeld
 from core.models import JobKind
 from core.store import Store
 from plugins.base import Connector, ConnectorContext, Record
 from plugins.registry import get_connector
 
 DELETE_BATCH = 1000
+DEFAULT_SHRINK_PCT = 50
 PROGRESS_EVERY = 500
 
 
@@ -40,6 +41,7 @@ class RunExecution:
         self.settings = settings
         self.run = run
         self.stages: list[dict[str, Any]] = []
+        self.project: dict[str, Any] = store.projects.find_one({"_id": run["project_id"]}) or {}
 
     def execute(self) -> None:
         kind = JobKind(self.run["job_kind"])
@@ -132,6 +134,7 @@ class RunExecution:
                 self._progress(number, None)
         gone = [f"{pid}:{key}" for key in known.keys() - seen]
         counts["deleted"] = len(gone)
+        self._check_shrink(len(known), counts["read"], len(gone))
         # Written only once the whole feed has been read: a feed that breaks half-way
         # leaves the database as it was.
         for doc in changed:
@@ -140,6 +143,25 @@ class RunExecution:
             self.store.records.delete_many({"_id": {"$in": gone[start : start + DELETE_BATCH]}})
         self._progress(counts["read"], counts["read"])
         return counts
+
+    def _check_shrink(self, before: int, read: int, deleting: int) -> None:
+        """Hold the run, changing nothing, when the feed is empty or lost too many records:
+        that is far more often a broken feed than a merchant emptying a catalog."""
+        if before == 0:
+            return
+        if read == 0:
+            raise RunHeld(
+                f"the feed is empty but the project has {before} records; nothing was "
+                "deleted. Check the source, then run again"
+            )
+        threshold_pct = int(self.project.get("shrink_threshold_pct", DEFAULT_SHRINK_PCT))
+        if deleting * 100 > before * threshold_pct:
+            raise RunHeld(
+                f"the feed would delete {deleting} of {before} records "
+                f"({deleting * 100 // before} %), more than the project's threshold of "
+                f"{threshold_pct} %; nothing was changed. Check the source, or raise "
+                "`shrink_threshold_pct` on the project, then run again"
+            )
 
     def _export(self, channel: dict[str, Any]) -> dict[str, int]:
         connector = self._connector(channel)

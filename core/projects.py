@@ -6,7 +6,7 @@ from typing import Any
 
 from core import jobs as jobs_service
 from core.clock import now_ms
-from core.errors import NotFound, PlanLimitExceeded, ScheduleError
+from core.errors import Conflict, NotFound, PlanLimitExceeded, ScheduleError
 from core.ids import new_id
 from core.plans import get_plan
 from core.schedule import validate_schedule, validate_timezone
@@ -53,6 +53,7 @@ def create_project(store: Store, tenant: dict[str, Any], data: dict[str, Any]) -
         "schedule": _project_schedule(data.get("schedule", DEFAULT_PROJECT_SCHEDULE)),
         "paused": bool(data.get("paused", False)),
         "rules": data.get("rules", []),
+        "shrink_threshold_pct": data.get("shrink_threshold_pct", 50),
         "created_at": now,
         "updated_at": now,
     }
@@ -63,31 +64,48 @@ def create_project(store: Store, tenant: dict[str, Any], data: dict[str, Any]) -
 def update_project(
     store: Store, tenant: dict[str, Any], project_id: str, changes: dict[str, Any]
 ) -> dict[str, Any]:
-    """Apply `changes`; a new timezone, schedule or paused flag reschedules every job at once."""
+    """Apply `changes`; a new timezone, schedule or paused flag reschedules every job at once.
+
+    Only the changed fields are written, so concurrent changes of other fields are kept.
+    """
     project = get_project(store, tenant["_id"], project_id)
-    updated = dict(project)
+    fields: dict[str, Any] = {}
     if "name" in changes:
-        updated["name"] = changes["name"]
+        fields["name"] = changes["name"]
     if "timezone" in changes:
-        updated["timezone"] = validate_timezone(changes["timezone"])
+        fields["timezone"] = validate_timezone(changes["timezone"])
     if "schedule" in changes:
-        updated["schedule"] = _project_schedule(changes["schedule"])
+        fields["schedule"] = _project_schedule(changes["schedule"])
     if "paused" in changes:
-        updated["paused"] = bool(changes["paused"])
-    if "rules" in changes:
-        updated["rules"] = changes["rules"]
-    timing_changed = any(updated[k] != project[k] for k in ("timezone", "schedule", "paused"))
+        fields["paused"] = bool(changes["paused"])
+    for name in ("rules", "shrink_threshold_pct"):
+        if name in changes:
+            fields[name] = changes[name]
+    timing_changed = any(
+        k in fields and fields[k] != project[k] for k in ("timezone", "schedule", "paused")
+    )
     if timing_changed:
-        jobs_service.check_plan_cap(store, tenant, updated)
-    updated["updated_at"] = now_ms()
-    store.projects.replace_one({"_id": project_id}, updated)
+        jobs_service.check_plan_cap(store, tenant, {**project, **fields})
+    fields["updated_at"] = now_ms()
+    store.projects.update_one({"_id": project_id}, {"$set": fields})
+    stored = get_project(store, tenant["_id"], project_id)
     if timing_changed:
-        jobs_service.reschedule_project(store, updated)
-    return updated
+        jobs_service.reschedule_project(store, stored)
+    return stored
 
 
 def delete_project(store: Store, tenant_id: str, project_id: str) -> None:
+    """Delete the project and everything it owns; refused while one of its runs is active,
+    since that run would write into a project that no longer exists."""
     get_project(store, tenant_id, project_id)
+    for job in store.jobs.find({"project_id": project_id}):
+        active = job.get("running_run_id") or job.get("pending_run_id")
+        if active:
+            raise Conflict(
+                f"run {active!r} of this project is queued or running; pause the project, "
+                "wait for the run to end, then delete",
+                errors={"run_id": [str(active)]},
+            )
     for name in ("jobs", "connections", "records", "runs"):
         store.db[name].delete_many({"project_id": project_id})
     store.projects.delete_one({"_id": project_id})

@@ -41,6 +41,7 @@ def _new_run(job: dict[str, Any], trigger: Trigger, now: int) -> dict[str, Any]:
         "attempts": 0,
         "coalesced_fires": 0,
         "error": None,
+        "resent_at": None,
     }
 
 
@@ -76,6 +77,35 @@ def claim_run(
     if active:
         store.runs.update_one({"_id": active}, {"$inc": {"coalesced_fires": 1}})
     return None
+
+
+def abandon_run(store: Store, run: dict[str, Any]) -> None:
+    """Undo `claim_run` when the run could not be sent: the job is free to fire again."""
+    store.jobs.update_one(
+        {"_id": run["job_id"], "pending_run_id": run["_id"]}, {"$set": {"pending_run_id": None}}
+    )
+    store.runs.delete_one({"_id": run["_id"], "state": RunState.QUEUED.value})
+
+
+def stale_pending_runs(
+    store: Store, older_than_ms: int, *, now: int | None = None
+) -> list[dict[str, Any]]:
+    """Runs queued or waiting for longer than `older_than_ms` and not re-sent since: their
+    message may have been lost (a crash between claim and send, a broker that lost data).
+    Each is stamped `resent_at`, so it is returned at most once per period."""
+    now = now or now_ms()
+    cutoff = now - older_than_ms
+    stale = []
+    query = {"state": {"$in": [s.value for s in PENDING_STATES]}, "queued_at": {"$lt": cutoff}}
+    for run in store.runs.find(query):
+        if (run.get("resent_at") or 0) >= cutoff:
+            continue
+        stamped = store.runs.update_one(
+            {"_id": run["_id"], "resent_at": run.get("resent_at")}, {"$set": {"resent_at": now}}
+        )
+        if stamped.modified_count == 1:
+            stale.append(run)
+    return stale
 
 
 def _transition(run: dict[str, Any], state: RunState, now: int) -> list[dict[str, Any]]:

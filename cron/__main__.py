@@ -6,6 +6,9 @@ import logging
 import os
 import signal
 import socket
+import time
+
+from pymongo.errors import PyMongoError
 
 from core.config import load_settings
 from core.store import Store
@@ -13,17 +16,31 @@ from cron.ticker import Ticker
 from worker.broker import build_broker, redis_client
 
 
+def _ensure_indexes(store: Store) -> None:
+    """Wait for the database at start-up instead of crashing the whole Procfile."""
+    delay_s = 0.5
+    while True:
+        try:
+            store.ensure_indexes()
+            return
+        except PyMongoError as exc:
+            logging.warning("database not reachable yet (%s); retrying in %.1f s", exc, delay_s)
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, 10.0)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s cron %(levelname)s %(message)s")
     settings = load_settings()
     store = Store.connect(settings.mongo_url, settings.mongo_db_name)
-    store.ensure_indexes()
+    _ensure_indexes(store)
     ticker = Ticker(
         store=store,
         client=redis_client(settings),
         broker=build_broker(settings),
         lease_s=settings.ticker_lease_s,
         poll_s=settings.ticker_poll_s,
+        resend_after_s=settings.resend_after_s,
         holder=f"{socket.gethostname()}:{os.getpid()}",
     )
     for sig in (signal.SIGTERM, signal.SIGINT):

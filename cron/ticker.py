@@ -13,20 +13,23 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
 import dramatiq
 import redis
+from pymongo.errors import PyMongoError
 
 from core import jobs as jobs_service
 from core import runs as runs_service
 from core.clock import to_ms, utcnow
+from core.errors import QueueUnavailable
 from core.models import Trigger
 from core.store import Store
 from cron.leader import LeaderLease
 from cron.wake import WAKE_CHANNEL
-from worker.enqueue import enqueue_run
+from worker.enqueue import enqueue_run, submit_run
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ class Ticker:
       lease_s: the leader lease's time to live; a standby takes over at most this long
         (plus one standby interval) after the leader dies.
       poll_s: the longest sleep between scans when nothing is due and nobody wakes it.
+      resend_after_s: a run queued or waiting this long is sent again, in case its message
+        was lost (the store, not the broker, is the source of truth).
     """
 
     def __init__(
@@ -51,6 +56,7 @@ class Ticker:
         broker: dramatiq.Broker,
         lease_s: float = 5.0,
         poll_s: float = 5.0,
+        resend_after_s: float = 600.0,
         holder: str | None = None,
     ) -> None:
         self.store = store
@@ -60,6 +66,8 @@ class Ticker:
             client=client, ttl_s=lease_s, holder=holder or socket.gethostname()
         )
         self.max_sleep_s = min(poll_s, lease_s / 3)
+        self.resend_after_ms = int(resend_after_s * 1000)
+        self._next_resend = 0.0
         self.stopping = threading.Event()
 
     def tick(self, now: datetime | None = None) -> int:
@@ -87,14 +95,36 @@ class Ticker:
             {"_id": job["_id"], "next_fire_at": job["next_fire_at"]},
             {"$set": {"next_fire_at": following, "last_fired_at": to_ms(now)}},
         )
-        if swapped.modified_count != 1 or project is None:
+        if swapped.modified_count != 1 or project is None or project.get("paused"):
             return 0
         run = runs_service.claim_run(self.store, job, Trigger.SCHEDULE, now=to_ms(now))
         if run is None:
             log.info("job %s fired while a run is active: coalesced", job["_id"])
             return 0
-        enqueue_run(self.broker, run)
+        try:
+            submit_run(self.store, self.broker, run)
+        except QueueUnavailable:
+            # Put the slot back, so the job fires as soon as the broker is back.
+            self.store.jobs.update_one(
+                {"_id": job["_id"], "next_fire_at": following},
+                {"$set": {"next_fire_at": job["next_fire_at"]}},
+            )
+            raise
         return 1
+
+    def resend_stale_runs(self) -> int:
+        """Send again the runs whose message may have been lost; duplicates are harmless (a
+        run starts once: the project mutex and the run's state see to it)."""
+        stale = runs_service.stale_pending_runs(self.store, self.resend_after_ms)
+        for run in stale:
+            log.warning(
+                "run %s has been %s since %s: sending it again",
+                run["_id"],
+                run["state"],
+                run["queued_at"],
+            )
+            enqueue_run(self.broker, run)
+        return len(stale)
 
     def seconds_until_due(self, now: datetime) -> float:
         first = self.store.jobs.find_one(
@@ -104,24 +134,42 @@ class Ticker:
             return self.max_sleep_s
         return max(0.0, (first["next_fire_at"] - to_ms(now)) / 1000)
 
+    def _lead_once(self) -> float:
+        """One pass as leader or standby; returns how long to sleep."""
+        if not self.lease.acquire_or_renew():
+            return self.max_sleep_s
+        fired = self.tick(utcnow())
+        if fired:
+            log.info("queued %d run(s)", fired)
+        if time.monotonic() >= self._next_resend:
+            self._next_resend = time.monotonic() + min(60.0, self.resend_after_ms / 1000)
+            self.resend_stale_runs()
+        return min(self.seconds_until_due(utcnow()), self.max_sleep_s)
+
     def run_forever(self) -> None:
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(WAKE_CHANNEL)
+        """Lead or stand by until stopped; outages of Redis, MongoDB or the broker are
+        waited out (logged, with growing pauses), never fatal."""
+        pubsub: Any = None
+        backoff_s = 0.5
         try:
             while not self.stopping.is_set():
-                if self.lease.acquire_or_renew():
-                    now = utcnow()
-                    fired = self.tick(now)
-                    if fired:
-                        log.info("queued %d run(s)", fired)
-                    wait_s = min(self.seconds_until_due(utcnow()), self.max_sleep_s)
-                else:
-                    wait_s = self.max_sleep_s
-                if wait_s > 0:
-                    pubsub.get_message(timeout=wait_s)
+                try:
+                    if pubsub is None:
+                        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                        pubsub.subscribe(WAKE_CHANNEL)
+                    wait_s = self._lead_once()
+                    backoff_s = 0.5
+                    if wait_s > 0:
+                        pubsub.get_message(timeout=wait_s)
+                except (redis.RedisError, PyMongoError, QueueUnavailable) as exc:
+                    log.warning("ticker paused %.1f s: %s", backoff_s, exc)
+                    self.lease.held = False
+                    pubsub = None
+                    self.stopping.wait(backoff_s)
+                    backoff_s = min(backoff_s * 2, 10.0)
         finally:
-            self.lease.release()
-            pubsub.close()
+            with contextlib.suppress(redis.RedisError):
+                self.lease.release()
 
     def stop(self) -> None:
         self.stopping.set()

@@ -128,7 +128,7 @@ def run_job(project_id: str, job_id: str, follow: bool) -> None:
     from core.models import FINISHED_STATES, Trigger
     from core.runs import claim_run
     from worker.broker import build_broker
-    from worker.enqueue import enqueue_run
+    from worker.enqueue import submit_run
 
     store = _store()
     job = store.jobs.find_one({"_id": job_id, "project_id": project_id})
@@ -139,7 +139,10 @@ def run_job(project_id: str, job_id: str, follow: bool) -> None:
     except SyncfarmError as exc:
         raise click.ClickException(exc.message) from None
     assert run is not None
-    enqueue_run(build_broker(load_settings()), run)
+    try:
+        submit_run(store, build_broker(load_settings()), run)
+    except SyncfarmError as exc:
+        raise click.ClickException(exc.message) from None
     click.echo(run["_id"])
     if follow:
         last: Any = None

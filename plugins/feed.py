@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,7 @@ from core.errors import ConnectorError
 from plugins.base import Connector, Record
 
 SNIFF_BYTES = 64 * 1024
+FORBIDDEN_DELIMITERS = frozenset({"\n", "\r", '"', "\x00"})
 
 
 class FeedSettings(Schema):
@@ -31,13 +34,29 @@ class FeedSettings(Schema):
         validate=validate.Length(equal=1),
         metadata={"description": "column delimiter; detected when not given"},
     )
-    encoding = fields.String(load_default="utf-8-sig")
+    encoding = fields.String(
+        load_default="utf-8-sig", metadata={"description": "e.g. utf-8-sig, cp1252, latin-1"}
+    )
 
     @validates("url")
     def _check_url(self, value: str, **_: Any) -> None:
         scheme = urlparse(value).scheme
         if scheme not in ("http", "https", "file") and not value.startswith("/"):
             raise ValidationError("must be an http(s) URL, a file:// URL or an absolute path")
+        if scheme not in ("http", "https"):
+            check_file_allowed(local_path(value))
+
+    @validates("encoding")
+    def _check_encoding(self, value: str, **_: Any) -> None:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValidationError(f"unknown encoding {value!r}") from None
+
+    @validates("delimiter")
+    def _check_delimiter(self, value: str | None, **_: Any) -> None:
+        if value is not None and value in FORBIDDEN_DELIMITERS:
+            raise ValidationError(f"{value!r} cannot be a delimiter")
 
 
 class FeedConnector(Connector):
@@ -98,13 +117,36 @@ class FeedConnector(Connector):
                 response.raw.auto_close = False
                 yield response.raw
             return
-        path = Path(parsed.path if parsed.scheme == "file" else url)
+        path = local_path(url)
+        try:
+            check_file_allowed(path)
+        except ValidationError as exc:
+            raise ConnectorError(" ".join(map(str, exc.messages))) from None
         try:
             handle = path.open("rb")
         except OSError as exc:
             raise ConnectorError(f"could not open the feed file {path}: {exc.strerror}") from exc
         with handle:
             yield handle
+
+
+def local_path(url: str) -> Path:
+    parsed = urlparse(url)
+    return Path(parsed.path if parsed.scheme == "file" else url)
+
+
+def check_file_allowed(path: Path) -> None:
+    """Refuse feed files outside `SYNCFARM_FILE_ROOTS` (colon-separated folders) when set."""
+    raw = os.environ.get("SYNCFARM_FILE_ROOTS", "").strip()
+    if not raw:
+        return
+    resolved = path.resolve()
+    roots = [Path(r).resolve() for r in raw.split(":") if r]
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise ValidationError(
+            f"feed files must be under {', '.join(map(str, roots))} (SYNCFARM_FILE_ROOTS); "
+            f"{path} is not"
+        )
 
 
 def _sniff_delimiter(sample: str) -> str:

@@ -30,7 +30,13 @@ class FileSettings(Schema):
         allow_none=True,
         metadata={"description": "columns in order; default: every field seen, key first"},
     )
-    delimiter = fields.String(load_default=",", validate=validate.Length(equal=1))
+    delimiter = fields.String(
+        load_default=",",
+        validate=[
+            validate.Length(equal=1),
+            validate.NoneOf(["\n", "\r", '"', "\x00"], error="{input!r} cannot be a delimiter"),
+        ],
+    )
 
 
 def export_path(data_dir: Path, project_id: str, connection_id: str) -> Path:

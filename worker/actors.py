@@ -7,10 +7,11 @@ import os
 import socket
 
 import dramatiq
+from dramatiq.middleware import TimeLimitExceeded
 from pymongo.errors import PyMongoError
 
 from core import runs as runs_service
-from core.errors import SyncfarmError
+from core.errors import RunHeld, SyncfarmError
 from core.models import RunState
 from core.pipeline import RunExecution
 from worker import runtime
@@ -37,6 +38,24 @@ def execute_run(run_id: str) -> None:
         RunExecution(store, runtime.settings(), run).execute()
     except PyMongoError:
         raise
+    except RunHeld as exc:
+        runs_service.finish_run(
+            store, run_id, RunState.HELD, error={"type": "RunHeld", "message": exc.message}
+        )
+        return
+    except TimeLimitExceeded:
+        limit_s = runtime.settings().run_time_limit_s
+        runs_service.finish_run(
+            store,
+            run_id,
+            RunState.FAILED,
+            error={
+                "type": "TimeLimitExceeded",
+                "message": f"stopped after the run time limit of {limit_s} s "
+                "(SYNCFARM_RUN_TIME_LIMIT_S)",
+            },
+        )
+        return
     except SyncfarmError as exc:
         runs_service.finish_run(
             store,

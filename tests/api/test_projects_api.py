@@ -99,3 +99,12 @@ def test_a_project_without_an_enabled_schedule_carries_a_warning(tenant: Any) ->
     paused = tenant.post(f"/projects/{pid}/pause")
     assert paused.json["paused"] is True and paused.json["warnings"]
     assert tenant.post(f"/projects/{pid}/resume").json["paused"] is False
+
+
+def test_a_project_with_an_active_run_cannot_be_deleted(tenant: Any) -> None:
+    pid = tenant.post("/projects/", {"name": "busy"}).json["id"]
+    jid = tenant.post(f"/projects/{pid}/jobs/", {"kind": "sync"}).json["id"]
+    rid = tenant.post(f"/projects/{pid}/jobs/{jid}/runs").json["id"]
+    refused = tenant.delete(f"/projects/{pid}")
+    assert refused.status_code == 409 and rid in refused.json["message"]
+    assert tenant.get(f"/projects/{pid}").status_code == 200

@@ -90,3 +90,54 @@ def test_a_broken_feed_fails_the_run_and_leaves_the_database_as_it_was(
     assert list(store.records.find({})) == before
     job = store.jobs.find_one({"_id": shop["job"]["_id"]}) or {}
     assert job["pending_run_id"] is None and job["running_run_id"] is None
+
+
+def _execute(store: Store, settings: Settings, job: dict[str, Any], monkeypatch: Any) -> Any:
+    monkeypatch.setattr("worker.runtime.store", lambda: store)
+    monkeypatch.setattr("worker.runtime.settings", lambda: settings)
+    run = runs_service.claim_run(store, job, Trigger.MANUAL)
+    assert run is not None
+    execute_run.fn(run["_id"])
+    return store.runs.find_one({"_id": run["_id"]}) or {}
+
+
+def test_an_empty_feed_holds_the_run_and_deletes_nothing(
+    store: Store, settings: Settings, shop: dict[str, Any], csv_feed: Path, monkeypatch: Any
+) -> None:
+    _run(store, settings, shop["job"])
+    path = export_path(settings.data_dir, shop["project"]["_id"], shop["channel"]["_id"])
+    exported = path.read_text()
+    csv_feed.write_text("sku,title,price\n")
+    held = _execute(store, settings, shop["job"], monkeypatch)
+    assert held["state"] == RunState.HELD
+    assert "the feed is empty but the project has 2 records" in held["error"]["message"]
+    assert store.records.count_documents({}) == 2
+    assert path.read_text() == exported
+
+
+def test_a_feed_that_shrinks_past_the_threshold_holds_the_run(
+    store: Store, settings: Settings, shop: dict[str, Any], csv_feed: Path, monkeypatch: Any
+) -> None:
+    csv_feed.write_text("sku\n" + "".join(f"K{n}\n" for n in range(10)))
+    _run(store, settings, shop["job"])
+    csv_feed.write_text("sku\nK0\nK1\nK2\nK3\n")
+    held = _execute(store, settings, shop["job"], monkeypatch)
+    assert held["state"] == RunState.HELD
+    assert "would delete 6 of 10 records (60 %)" in held["error"]["message"]
+    assert store.records.count_documents({}) == 10
+
+
+def test_a_run_stopped_by_the_time_limit_ends_failed_and_frees_its_job(
+    store: Store, settings: Settings, shop: dict[str, Any], monkeypatch: Any
+) -> None:
+    from dramatiq.middleware import TimeLimitExceeded
+
+    def too_slow(self: Any) -> None:
+        raise TimeLimitExceeded()
+
+    monkeypatch.setattr("core.pipeline.RunExecution.execute", too_slow)
+    failed = _execute(store, settings, shop["job"], monkeypatch)
+    assert failed["state"] == RunState.FAILED
+    assert "time limit" in failed["error"]["message"]
+    job = store.jobs.find_one({"_id": shop["job"]["_id"]}) or {}
+    assert job["running_run_id"] is None

@@ -130,3 +130,56 @@ def test_a_woken_ticker_fires_a_new_due_job_at_once(
     finally:
         ticker.stop()
         thread.join(5)
+
+
+def test_a_fire_the_broker_refused_is_kept_and_fires_when_it_is_back(
+    store: Store, redis: Any, broker: StubBroker, project: dict[str, Any], monkeypatch: Any
+) -> None:
+    import redis as redis_module
+
+    from core.errors import QueueUnavailable
+
+    job = _daily_job(store, project)
+    due = from_ms(job["next_fire_at"])
+    ticker = _ticker(store, redis, broker)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise redis_module.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(broker, "enqueue", refuse)
+    with pytest.raises(QueueUnavailable):
+        ticker.tick(due)
+    assert store.runs.count_documents({}) == 0
+    monkeypatch.undo()
+    assert ticker.tick(due + timedelta(seconds=5)) == 1
+    assert broker.queues["runs"].qsize() == 1
+
+
+def test_a_run_whose_message_was_lost_is_sent_again_once(
+    store: Store, redis: Any, broker: StubBroker, project: dict[str, Any]
+) -> None:
+    job = _daily_job(store, project)
+    lost = claim_run(store, job, Trigger.MANUAL, now=now_ms() - 3_600_000)
+    assert lost is not None  # claimed an hour ago, its message never sent
+    ticker = _ticker(store, redis, broker, resend_after_s=600)
+    assert ticker.resend_stale_runs() == 1
+    assert ticker.resend_stale_runs() == 0
+    assert broker.queues["runs"].qsize() == 1
+
+
+def test_the_ticker_waits_out_a_redis_outage_instead_of_dying(
+    store: Store, broker: StubBroker
+) -> None:
+    import redis as redis_module
+
+    from tests.conftest import free_port
+
+    unreachable = redis_module.Redis(port=free_port(), socket_connect_timeout=0.2, retry=None)
+    ticker = Ticker(store=store, client=unreachable, broker=broker, lease_s=3, poll_s=1)
+    thread = threading.Thread(target=ticker.run_forever, daemon=True)
+    thread.start()
+    time.sleep(1.5)
+    assert thread.is_alive()
+    ticker.stop()
+    thread.join(5)
+    assert not thread.is_alive()
