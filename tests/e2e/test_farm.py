@@ -179,6 +179,8 @@ def test_two_runs_of_one_project_are_serialized(farm: Farm, slow_feeds: str) -> 
     assert all(r["state"] == "succeeded" for r in runs), runs
     runs.sort(key=lambda r: r["started_at"])
     assert _times(runs[1])[0] >= _times(runs[0])[1], "the project's runs overlapped"
+    handoff = _times(runs[1])[0] - _times(runs[0])[1]
+    assert handoff < timedelta(seconds=1), f"the waiting run started {handoff} after the first"
     assert "waiting" in [t["state"] for t in runs[1]["transitions"]]
     assert all(r["attempts"] == 1 for r in runs)
 
