@@ -1,14 +1,22 @@
 """The connector contract.
 
 A connector is a small class that declares its name, a marshmallow schema for its settings and
-what it provides: a source (`read` yields records), a channel (`write` receives the project's
-records and reports what it did). The framework owns everything else: scheduling, locking,
-hashing, bookkeeping. Connectors never import Flask or Dramatiq.
+what it provides; the framework owns everything else (scheduling, locking, hashing, change
+detection, bookkeeping). Connectors never import Flask or Dramatiq. A connector provides any of:
+
+- a **source**: `read()` yields records, one dict each, as a stream;
+- a **file channel**: `write(records)` receives the project's whole catalog (after rules) and
+  publishes it, e.g. as a file that `web` serves;
+- an **API channel**: `send(changes)` receives pending changes and yields one `ChangeResult`
+  per change, so each record is acknowledged or fails on its own;
+- **tasks**: `run_task(name, ctx)` for each declared `Task`; a task with a `follow_up` is a
+  check stage: it returns how much work there is, and the follow-up runs only when that is
+  above zero.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,14 +40,63 @@ class ConnectorContext:
     progress: Callable[[int, int | None], None] = field(default=lambda done, total: None)
 
 
+@dataclass(frozen=True)
+class Change:
+    """One pending change of one record for one channel."""
+
+    key: str
+    op: str  # "insert" | "update" | "delete"
+    data: Record | None  # the record as the channel should see it; None for a delete
+    hash: str | None
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """What the channel's platform said about one change; `code` and `message` are the
+    platform's own, kept on the record's issue when `ok` is false."""
+
+    key: str
+    ok: bool
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """A connector task, e.g. `images.check`; `follow_up` names the task that does the work
+    when this one (the check stage) reports a count above zero."""
+
+    name: str
+    follow_up: str | None = None
+    description: str = ""
+
+
+@dataclass
+class TaskContext:
+    """What a task may use: the project's records and a small key/value state of its own
+    (per connection, kept between runs)."""
+
+    records: Callable[[], Iterator[Record]]
+    state: MutableMapping[str, Any]
+
+
+@dataclass
+class TaskResult:
+    count: int  # how much work there is (check stage) or was done
+    counts: dict[str, int] = field(default_factory=dict)
+
+
 class Connector:
-    """Base of every connector. Subclasses set `name`, `settings_schema` and override
-    `read` (a source) and/or `write` (a channel)."""
+    """Base of every connector. Subclasses set `name`, `settings_schema` and `roles`, and
+    override what they provide. `example_settings` feeds the shared connector test suite."""
 
     name: ClassVar[str]
     settings_schema: ClassVar[type[Schema]]
     #: roles a connection of this connector may take: source, secondary, combined, channel
     roles: ClassVar[frozenset[str]] = frozenset()
+    #: for channels: "file" (gets the whole catalog) or "api" (gets changes)
+    channel_kind: ClassVar[str | None] = None
+    tasks: ClassVar[tuple[Task, ...]] = ()
 
     def __init__(self, settings: dict[str, Any], context: ConnectorContext) -> None:
         self.settings = settings
@@ -51,14 +108,31 @@ class Connector:
         return str(self.settings.get("key", "sku"))
 
     def read(self) -> Iterator[Record]:
-        """Yield the source's records, one dict each (a stream: never the whole feed at once)."""
+        """Yield the source's records (a stream: never the whole feed at once)."""
         raise ConnectorError(f"connector {self.name!r} is not a source")
 
     def write(self, records: Iterable[Record]) -> dict[str, int]:
-        """Send the project's records to the channel; return counts of what was done."""
-        raise ConnectorError(f"connector {self.name!r} is not a channel")
+        """Publish the project's records (a file channel); return counts of what was done."""
+        raise ConnectorError(f"connector {self.name!r} is not a file channel")
+
+    def send(self, changes: Iterable[Change]) -> Iterator[ChangeResult]:
+        """Send changes (an API channel), yielding one result per change."""
+        raise ConnectorError(f"connector {self.name!r} is not an API channel")
+
+    def run_task(self, name: str, ctx: TaskContext) -> TaskResult:
+        raise ConnectorError(f"connector {self.name!r} has no task {name!r}")
+
+    @classmethod
+    def task(cls, name: str) -> Task | None:
+        return next((t for t in cls.tasks if t.name == name), None)
 
     @classmethod
     def public_urls(cls, connection: dict[str, Any], base_url: str) -> dict[str, str]:
         """URLs the web process serves for a connection (e.g. `export_url` of a file channel)."""
         return {}
+
+    @classmethod
+    def example_settings(cls, workdir: Path) -> dict[str, Any]:
+        """Settings that work offline, for the shared connector test suite; a source writes
+        whatever sample data it needs under `workdir`."""
+        raise NotImplementedError(f"connector {cls.name!r} gives no example settings")

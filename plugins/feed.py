@@ -64,6 +64,12 @@ class FeedConnector(Connector):
     settings_schema = FeedSettings
     roles = frozenset({"source", "secondary", "combined"})
 
+    @classmethod
+    def example_settings(cls, workdir: Path) -> dict[str, Any]:
+        path = workdir / "example.csv"
+        path.write_text("sku,title,price\nEX-1,Example,1.00\nEX-2,Another,2.00\n")
+        return {"url": str(path)}
+
     def read(self) -> Iterator[Record]:
         key = self.key_field
         with self._open() as raw:

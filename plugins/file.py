@@ -47,6 +47,11 @@ class FileConnector(Connector):
     name = "file"
     settings_schema = FileSettings
     roles = frozenset({"channel"})
+    channel_kind = "file"
+
+    @classmethod
+    def example_settings(cls, workdir: Path) -> dict[str, Any]:
+        return {"filename": "example.csv"}
 
     def __init__(self, settings: dict[str, Any], context: ConnectorContext) -> None:
         super().__init__(settings, context)
