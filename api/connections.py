@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 
 from api import services
 from api.pagination import page_of
-from api.schemas import ConnectionIn, ConnectionOut, ConnectionPatch
+from api.schemas import ConnectionIn, ConnectionOut, ConnectionPatch, RunOut
 from core import connections as connections_service
+from core import jobs as jobs_service
+from core import runs as runs_service
+from core.models import Trigger
 from core.projects import get_project
 from plugins.registry import UnknownConnector, get_connector
 
@@ -87,3 +90,68 @@ class ConnectionItem(MethodView):
     def delete(self, project_id: str, connection_id: str) -> None:
         """Delete a connection that no job uses."""
         connections_service.delete_connection(services.store(), _project(project_id), connection_id)
+
+
+def _button_job(project: dict[str, Any], connection: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The manual job behind a connection's fetch/send/sync button (created on first use)."""
+    store = services.store()
+    job_id = f"job_{connection['_id']}_{kind}"
+    job: dict[str, Any] | None = store.jobs.find_one({"_id": job_id})
+    if job is None:
+        job = jobs_service.create_job(
+            store,
+            services.tenant(),
+            project,
+            {
+                "kind": kind,
+                "name": f"{kind} ({connection['name']})",
+                "connection_id": connection["_id"],
+                "schedule": {"mode": "manual"},
+            },
+            job_id=job_id,
+        )
+    return job
+
+
+def _press(project_id: str, connection_id: str, kind: str) -> dict[str, Any]:
+    project = _project(project_id)
+    connection = connections_service.get_connection(services.store(), project, connection_id)
+    if kind == "fetch" and connection["role"] == "channel":
+        abort(422, message="fetch reads sources; this connection is a channel: use send or sync")
+    if kind == "send" and connection["role"] != "channel":
+        abort(422, message="send writes to channels; this connection is a source: use fetch")
+    job = _button_job(project, connection, kind)
+    run = runs_service.claim_run(services.store(), job, Trigger.MANUAL)
+    assert run is not None
+    services.submit_run(run)
+    return run
+
+
+@blp.route("/<connection_id>/fetch", methods=["POST"])
+@blp.response(202, RunOut)
+def fetch(project_id: str, connection_id: str) -> dict[str, Any]:
+    """Import now: the project's sources into its database, and the changes that follow."""
+    return _press(project_id, connection_id, "fetch")
+
+
+@blp.route("/<connection_id>/send", methods=["POST"])
+@blp.response(202, RunOut)
+def send(project_id: str, connection_id: str) -> dict[str, Any]:
+    """Send this channel's pending changes now (or rewrite its file)."""
+    return _press(project_id, connection_id, "send")
+
+
+@blp.route("/<connection_id>/sync", methods=["POST"])
+@blp.response(202, RunOut)
+def sync(project_id: str, connection_id: str) -> dict[str, Any]:
+    """Import, then export to this channel (or to every channel, from a source)."""
+    return _press(project_id, connection_id, "sync")
+
+
+@blp.route("/<connection_id>/reset-clocks", methods=["POST"])
+@blp.response(200, ConnectionOut)
+def reset_clocks(project_id: str, connection_id: str) -> dict[str, Any]:
+    """Make the next fetch a full rescan that recomputes every channel's changes."""
+    return present(
+        connections_service.reset_clocks(services.store(), _project(project_id), connection_id)
+    )

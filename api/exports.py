@@ -1,5 +1,10 @@
 """Files written by file channels, served at stable, unguessable URLs (no API key needed,
-so marketplaces can pull them)."""
+so marketplaces can pull them).
+
+Responses carry `ETag` and `Last-Modified` and answer conditional requests (`If-None-Match`,
+`If-Modified-Since`) with 304, so a marketplace polling an unchanged feed downloads nothing;
+the channel keeps the file (and so its validators) when a run produces the same bytes.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from flask import Blueprint, abort, current_app, send_file
 from werkzeug.wrappers import Response
 
 from api import services
-from plugins.file import export_path
+from plugins.file import content_type, export_path
 
 blp = Blueprint("exports", __name__, url_prefix="/exports")
 
@@ -27,4 +32,15 @@ def export_file(connection_id: str, token: str, filename: str) -> Response:
     if not path.exists():
         abort(404, description="this channel has not exported a file yet; run its job first")
     current_app.logger.debug("serving export %s", path)
-    return send_file(path, mimetype="text/csv", download_name=filename, max_age=0)
+    served_as = content_type(connection["settings"])
+    response = send_file(
+        path,
+        mimetype=served_as,
+        download_name=filename,
+        max_age=0,
+        conditional=True,
+        etag=True,
+    )
+    # werkzeug appends charset=utf-8 to any text/* type; ours names the file's real encoding
+    response.headers["Content-Type"] = served_as
+    return response

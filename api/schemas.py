@@ -27,6 +27,10 @@ class ProjectIn(Schema):
     schedule = fields.Dict(metadata={"description": "the project's default schedule"})
     paused = fields.Boolean()
     rules = fields.List(fields.Dict())
+    alerts = fields.List(
+        fields.Dict(),
+        metadata={"description": "conditions watched after each import, and who is told"},
+    )
     shrink_threshold_pct = fields.Integer(
         validate=validate.Range(min=0, max=100),
         metadata={"description": "hold a fetch that would delete more than this % (50)"},
@@ -45,6 +49,7 @@ class ProjectOut(Schema):
     paused = fields.Boolean()
     rules = fields.List(fields.Dict())
     shrink_threshold_pct = fields.Integer()
+    alerts = fields.List(fields.Dict())
     warnings = fields.List(fields.String())
     created_at = Timestamp()
     updated_at = Timestamp()
@@ -59,6 +64,8 @@ class ConnectionIn(Schema):
     paused = fields.Boolean()
     read_only_fields = fields.List(fields.String())
     auto_absorb = fields.Boolean()
+    real_deletes = fields.Boolean(metadata={"description": "send deletes, not delists"})
+    rules = fields.List(fields.Dict(), metadata={"description": "this channel's export rules"})
 
 
 class ConnectionPatch(Schema):
@@ -68,6 +75,8 @@ class ConnectionPatch(Schema):
     paused = fields.Boolean()
     read_only_fields = fields.List(fields.String())
     auto_absorb = fields.Boolean()
+    real_deletes = fields.Boolean()
+    rules = fields.List(fields.Dict())
 
 
 class ConnectionOut(Schema):
@@ -81,6 +90,8 @@ class ConnectionOut(Schema):
     paused = fields.Boolean()
     read_only_fields = fields.List(fields.String())
     auto_absorb = fields.Boolean()
+    real_deletes = fields.Boolean()
+    rules = fields.List(fields.Dict())
     available = fields.Boolean(
         metadata={"description": "false when its connector is not installed"}
     )
@@ -94,7 +105,6 @@ class JobIn(Schema):
     kind = fields.String(required=True, validate=validate.OneOf([k.value for k in JobKind]))
     connection_id = fields.String(allow_none=True)
     task = fields.String(allow_none=True, validate=validate.Length(max=100))
-    parent_job_id = fields.String(allow_none=True)
     enabled = fields.Boolean()
     schedule = fields.Dict()
 

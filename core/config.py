@@ -50,6 +50,7 @@ class Settings:
     ticker_poll_s: float = 5.0
     resend_after_s: float = 600.0
     http_timeout_s: float = 60.0
+    smtp_url: str | None = None
 
     @property
     def mongo_db_name(self) -> str:
@@ -75,4 +76,5 @@ def load_settings() -> Settings:
         ticker_poll_s=_float("SYNCFARM_TICKER_POLL_S", 5.0),
         resend_after_s=_float("SYNCFARM_RESEND_AFTER_S", 600.0),
         http_timeout_s=_float("SYNCFARM_HTTP_TIMEOUT_S", 60.0),
+        smtp_url=os.environ.get("SYNCFARM_SMTP_URL") or None,
     )

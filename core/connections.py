@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 from core.clock import now_ms
 from core.errors import Invalid, NotFound
 from core.ids import new_id
+from core.rules import validate_rules
 from core.store import Store
 from plugins.registry import get_connector
 
@@ -53,6 +54,14 @@ def _flat(messages: Any) -> dict[str, Any]:
 def create_connection(
     store: Store, project: dict[str, Any], data: dict[str, Any]
 ) -> dict[str, Any]:
+    if data["role"] == "source" and store.connections.find_one(
+        {"project_id": project["_id"], "role": "source"}
+    ):
+        raise Invalid(
+            "the project already has its primary source; add this one with role `secondary` "
+            "(joined by key, its fields win) or `combined` (adds records and missing fields)",
+            errors={"role": ["a project has one source"]},
+        )
     now = now_ms()
     connection = {
         "_id": new_id("con"),
@@ -66,6 +75,9 @@ def create_connection(
         "paused": bool(data.get("paused", False)),
         "read_only_fields": data.get("read_only_fields", []),
         "auto_absorb": bool(data.get("auto_absorb", True)),
+        "real_deletes": bool(data.get("real_deletes", False)),
+        "rules": validate_rules(data.get("rules", []), path="rules"),
+        "cursor": None,
         "export_token": secrets.token_urlsafe(18),
         "created_at": now,
         "updated_at": now,
@@ -79,6 +91,8 @@ def update_connection(
 ) -> dict[str, Any]:
     connection = get_connection(store, project, connection_id)
     fields = {k: v for k, v in changes.items() if k not in ("settings", "connector", "role")}
+    if "rules" in changes:
+        fields["rules"] = validate_rules(changes["rules"], path="rules")
     if "settings" in changes:
         fields["settings"] = validate_settings(
             connection["connector"], connection["role"], changes["settings"]
@@ -96,6 +110,17 @@ def delete_connection(store: Store, project: dict[str, Any], connection_id: str)
             f"connection {connection_id!r} is used by a job; delete or change that job first"
         )
     store.connections.delete_one({"_id": connection_id})
+
+
+def reset_clocks(store: Store, project: dict[str, Any], connection_id: str) -> dict[str, Any]:
+    """Forget the connection's incremental cursor and make the project's next fetch a full
+    rescan: every record's changes are recomputed for every channel."""
+    connection = get_connection(store, project, connection_id)
+    store.connections.update_one(
+        {"_id": connection_id}, {"$set": {"cursor": None, "rules_fingerprint": None}}
+    )
+    store.projects.update_one({"_id": project["_id"]}, {"$set": {"full_rescan": True}})
+    return {**connection, "cursor": None}
 
 
 def project_connections(store: Store, project_id: str) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from core.models import JobKind
 from core.plans import get_plan
 from core.schedule import effective_schedule, max_fires_per_day, next_fire, validate_schedule
 from core.store import Store
+from plugins.registry import get_connector
 
 DEFAULT_JOB_SCHEDULE: dict[str, Any] = {"mode": "default"}
 
@@ -87,19 +88,24 @@ def check_plan_cap(
 
 
 def create_job(
-    store: Store, tenant: dict[str, Any], project: dict[str, Any], data: dict[str, Any]
+    store: Store,
+    tenant: dict[str, Any],
+    project: dict[str, Any],
+    data: dict[str, Any],
+    *,
+    job_id: str | None = None,
 ) -> dict[str, Any]:
     kind = JobKind(data["kind"])
     now = utcnow()
     job: dict[str, Any] = {
-        "_id": new_id("job"),
+        "_id": job_id or new_id("job"),
         "tenant_id": tenant["_id"],
         "project_id": project["_id"],
         "name": data.get("name") or kind.value,
         "kind": kind.value,
         "connection_id": data.get("connection_id"),
         "task": data.get("task"),
-        "parent_job_id": data.get("parent_job_id"),
+        "parent_job_id": None,
         "enabled": bool(data.get("enabled", True)),
         "schedule": validate_schedule(data.get("schedule", DEFAULT_JOB_SCHEDULE)),
         "pending_run_id": None,
@@ -114,6 +120,8 @@ def create_job(
     check_plan_cap(store, tenant, project, replacing=job)
     job["next_fire_at"] = next_fire_at(job, project, now)
     store.jobs.insert_one(job)
+    if job["kind"] == JobKind.TASK:
+        _create_follow_up(store, job)
     return job
 
 
@@ -146,13 +154,15 @@ def update_job(
 
 
 def delete_job(store: Store, project: dict[str, Any], job_id: str) -> None:
-    get_job(store, project, job_id)
-    child = store.jobs.find_one({"project_id": project["_id"], "parent_job_id": job_id})
-    if child is not None:
+    """Delete a job with its follow-up job; a follow-up goes only with its parent."""
+    job = get_job(store, project, job_id)
+    if job.get("parent_job_id"):
         raise Invalid(
-            f"job {child['_id']!r} runs as needed after this one; delete it first",
-            errors={"job_id": [str(child["_id"])]},
+            f"job {job_id!r} is the follow-up of job {job['parent_job_id']!r} and is deleted "
+            "with it",
+            errors={"job_id": ["follow-up job"]},
         )
+    store.jobs.delete_many({"project_id": project["_id"], "parent_job_id": job_id})
     store.jobs.delete_one({"_id": job_id})
 
 
@@ -165,8 +175,59 @@ def reschedule_project(store: Store, project: dict[str, Any]) -> None:
         )
 
 
-def _check_references(store: Store, project: dict[str, Any], job: dict[str, Any]) -> None:
+def _check_task(store: Store, job: dict[str, Any]) -> None:
+    cid, name = job.get("connection_id"), job.get("task")
+    if not (cid and name):
+        raise Invalid(
+            "a task job needs `connection_id` and `task` (the connector task to run)",
+            errors={"task": ["required for kind task"]},
+        )
+    connection = store.connections.find_one({"_id": cid}) or {}
+    connector = get_connector(connection["connector"])
+    if connector.task(name) is None:
+        offered = ", ".join(t.name for t in connector.tasks) or "none"
+        raise Invalid(
+            f"connector {connector.name!r} has no task {name!r}; its tasks: {offered}",
+            errors={"task": [f"unknown task {name!r}"]},
+        )
+    parent_task = next((t.name for t in connector.tasks if t.follow_up == name), None)
+    if parent_task and not job.get("parent_job_id"):
+        raise Invalid(
+            f"task {name!r} runs as needed after {parent_task!r} finds work; create a job "
+            f"for {parent_task!r} instead (its follow-up job is created with it)",
+            errors={"task": [f"follow-up of {parent_task!r}"]},
+        )
 
+
+def _create_follow_up(store: Store, job: dict[str, Any]) -> None:
+    """A task with a follow-up gets its as-needed job at once, fired only by this one."""
+    connection = store.connections.find_one({"_id": job["connection_id"]}) or {}
+    task = get_connector(connection["connector"]).task(job["task"])
+    if task is None or task.follow_up is None:
+        return
+    now = job["created_at"]
+    store.jobs.insert_one(
+        {
+            **{k: job[k] for k in ("tenant_id", "project_id", "connection_id")},
+            "_id": new_id("job"),
+            "name": task.follow_up,
+            "kind": JobKind.TASK.value,
+            "task": task.follow_up,
+            "parent_job_id": job["_id"],
+            "enabled": True,
+            "schedule": {"mode": "as_needed"},
+            "pending_run_id": None,
+            "running_run_id": None,
+            "coalesced_fires": 0,
+            "last_fired_at": None,
+            "next_fire_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+
+
+def _check_references(store: Store, project: dict[str, Any], job: dict[str, Any]) -> None:
     cid = job.get("connection_id")
     if cid is not None:
         connection = store.connections.find_one({"_id": cid})
@@ -175,11 +236,8 @@ def _check_references(store: Store, project: dict[str, Any], job: dict[str, Any]
                 f"connection {cid!r} is not a connection of project {project['_id']!r}",
                 errors={"connection_id": ["unknown connection"]},
             )
-    if job["kind"] == JobKind.TASK and not (cid and job.get("task")):
-        raise Invalid(
-            "a task job needs `connection_id` and `task` (the connector task to run)",
-            errors={"task": ["required for kind task"]},
-        )
+    if job["kind"] == JobKind.TASK:
+        _check_task(store, job)
     parent = job.get("parent_job_id")
     if parent is not None:
         parent_job = store.jobs.find_one({"_id": parent})

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from core import jobs as jobs_service
+from core.alerts import validate_alerts
 from core.clock import now_ms
 from core.errors import Conflict, NotFound, PlanLimitExceeded, ScheduleError
 from core.ids import new_id
 from core.plans import get_plan
+from core.rules import validate_rules
 from core.schedule import validate_schedule, validate_timezone
 from core.store import Store
 
@@ -52,8 +54,9 @@ def create_project(store: Store, tenant: dict[str, Any], data: dict[str, Any]) -
         "timezone": validate_timezone(data.get("timezone", "UTC")),
         "schedule": _project_schedule(data.get("schedule", DEFAULT_PROJECT_SCHEDULE)),
         "paused": bool(data.get("paused", False)),
-        "rules": data.get("rules", []),
+        "rules": validate_rules(data.get("rules", [])),
         "shrink_threshold_pct": data.get("shrink_threshold_pct", 50),
+        "alerts": validate_alerts(data.get("alerts", [])),
         "created_at": now,
         "updated_at": now,
     }
@@ -78,9 +81,12 @@ def update_project(
         fields["schedule"] = _project_schedule(changes["schedule"])
     if "paused" in changes:
         fields["paused"] = bool(changes["paused"])
-    for name in ("rules", "shrink_threshold_pct"):
-        if name in changes:
-            fields[name] = changes[name]
+    if "rules" in changes:
+        fields["rules"] = validate_rules(changes["rules"])
+    if "alerts" in changes:
+        fields["alerts"] = validate_alerts(changes["alerts"])
+    if "shrink_threshold_pct" in changes:
+        fields["shrink_threshold_pct"] = changes["shrink_threshold_pct"]
     timing_changed = any(
         k in fields and fields[k] != project[k] for k in ("timezone", "schedule", "paused")
     )

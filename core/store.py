@@ -12,7 +12,19 @@ import pymongo
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-COLLECTIONS = ("tenants", "api_keys", "projects", "connections", "jobs", "runs", "records")
+COLLECTIONS = (
+    "tenants",
+    "api_keys",
+    "projects",
+    "connections",
+    "jobs",
+    "runs",
+    "records",
+    "record_index",
+    "changes",
+    "issues",
+    "task_state",
+)
 
 INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     "projects": [[("tenant_id", 1)]],
@@ -20,6 +32,10 @@ INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     "jobs": [[("project_id", 1)], [("next_fire_at", 1)]],
     "runs": [[("project_id", 1), ("queued_at", -1)], [("state", 1), ("queued_at", 1)]],
     "records": [[("project_id", 1)]],
+    "record_index": [[("project_id", 1)]],
+    "changes": [[("connection_id", 1), ("state", 1)], [("project_id", 1)]],
+    "issues": [[("project_id", 1)]],
+    "task_state": [[("connection_id", 1)]],
 }
 
 
@@ -35,6 +51,10 @@ class Store:
         self.jobs: Collection[Any] = db["jobs"]
         self.runs: Collection[Any] = db["runs"]
         self.records: Collection[Any] = db["records"]
+        self.record_index: Collection[Any] = db["record_index"]
+        self.changes: Collection[Any] = db["changes"]
+        self.issues: Collection[Any] = db["issues"]
+        self.task_state: Collection[Any] = db["task_state"]
 
     @classmethod
     def connect(cls, url: str, db_name: str, *, timeout_ms: int = 5000) -> Store:

@@ -24,6 +24,26 @@ from core.config import Settings
 from core.store import Store
 from core.tenants import create_tenant
 
+
+def _let_mongomock_take_bulk_sort() -> None:
+    """pymongo 4.11+ passes `sort` to bulk update/replace builders; mongomock 4.3 predates it.
+    The store's bulk writes never sort, so the argument is dropped."""
+    builder = mongomock.collection.BulkOperationBuilder
+    for name in ("add_update", "add_replace"):
+        original = getattr(builder, name)
+        if getattr(original, "_takes_sort", False):
+            continue
+
+        def patched(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            kwargs.pop("sort", None)
+            return _original(self, *args, **kwargs)
+
+        patched._takes_sort = True  # type: ignore[attr-defined]
+        setattr(builder, name, patched)
+
+
+_let_mongomock_take_bulk_sort()
+
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "external"
 TEST_REDIS_URL = os.environ.get("SYNCFARM_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
 

@@ -121,7 +121,9 @@ def test_over_nx27017_a_project_job_and_run_round_trip(nx_tenant: Any) -> None:
 
 
 def test_over_nx27017_values_bson_cannot_hold_answer_422(nx_tenant: Any) -> None:
-    huge = nx_tenant.post("/projects/", {"name": "x", "rules": [{"n": 10**20}]})
+    huge = nx_tenant.post(
+        "/projects/", {"name": "x", "rules": [{"op": "set", "field": "n", "value": 10**20}]}
+    )
     assert huge.status_code == 422 and "64 bits" in huge.json["message"]
     far_page = nx_tenant.get("/projects/?page=99999999999999999999")
     assert 400 <= far_page.status_code < 500

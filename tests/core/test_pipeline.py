@@ -1,6 +1,11 @@
+"""A run's pipeline, in-process: import, database, changes, export, send, tasks."""
+
 from __future__ import annotations
 
 import csv
+import http.server
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -8,127 +13,306 @@ import pytest
 
 from core import runs as runs_service
 from core.config import Settings
-from core.connections import create_connection
+from core.connections import create_connection, reset_clocks, update_connection
 from core.jobs import create_job
 from core.models import RunState, Trigger
-from core.pipeline import RunExecution
-from core.projects import create_project
+from core.projects import create_project, update_project
 from core.store import Store
 from core.tenants import create_tenant
 from plugins.file import export_path
+from tests.plugins.fakes import RecordingChannel, add_connectors
 from worker.actors import execute_run
 
 
+class Shop:
+    """A project with a CSV feed, a file channel and a sync job, run in-process."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        feed: Path,
+        broker: Any,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        self.store, self.settings, self.feed, self.broker = store, settings, feed, broker
+        self.tenant, _ = create_tenant(store, "acme", plan="unlimited")
+        self.project = create_project(store, self.tenant, {"name": "Shop"})
+        self.source = self.connect(
+            {"connector": "feed", "role": "source", "settings": {"url": str(feed)}}
+        )
+        self.file = self.connect({"connector": "file", "role": "channel"})
+        self.job = self.add_job({"kind": "sync"})
+        monkeypatch.setattr("worker.runtime.store", lambda: store)
+        monkeypatch.setattr("worker.runtime.settings", lambda: settings)
+        monkeypatch.setattr("dramatiq.get_broker", lambda: broker)
+
+    def connect(self, data: dict[str, Any]) -> dict[str, Any]:
+        return create_connection(self.store, self.project, data)
+
+    def add_job(self, data: dict[str, Any]) -> dict[str, Any]:
+        return create_job(self.store, self.tenant, self.project, data)
+
+    def write_feed(self, rows: list[str], header: str = "sku,title,price") -> None:
+        self.feed.write_text("\n".join([header, *rows]) + "\n")
+
+    def run(self, job: dict[str, Any] | None = None) -> dict[str, Any]:
+        run = runs_service.claim_run(self.store, job or self.job, Trigger.MANUAL)
+        assert run is not None
+        execute_run.fn(run["_id"])
+        return self.store.runs.find_one({"_id": run["_id"]}) or {}
+
+    def stage(self, run: dict[str, Any], name: str) -> dict[str, int]:
+        return next(s["counts"] for s in run["stages"] if s["name"] == name)
+
+    def changes(self, channel: dict[str, Any], state: str | None = None) -> dict[str, Any]:
+        query: dict[str, Any] = {"connection_id": channel["_id"]}
+        if state:
+            query["state"] = state
+        return {doc["key"]: doc for doc in self.store.changes.find(query)}
+
+    def exported(self) -> list[dict[str, str]]:
+        path = export_path(self.settings.data_dir, self.project["_id"], self.file["_id"])
+        return list(csv.DictReader(path.open()))
+
+
 @pytest.fixture
-def shop(store: Store, csv_feed: Path) -> dict[str, Any]:
-    tenant, _ = create_tenant(store, "acme")
-    project = create_project(store, tenant, {"name": "Shop"})
-    source = create_connection(
-        store, project, {"connector": "feed", "role": "source", "settings": {"url": str(csv_feed)}}
-    )
-    channel = create_connection(store, project, {"connector": "file", "role": "channel"})
-    job = create_job(store, tenant, project, {"kind": "sync"})
-    return {"project": project, "source": source, "channel": channel, "job": job}
+def shop(
+    store: Store, settings: Settings, csv_feed: Path, broker: Any, monkeypatch: pytest.MonkeyPatch
+) -> Shop:
+    add_connectors(monkeypatch, {"recording": "tests.plugins.fakes:RecordingChannel"})
+    return Shop(store, settings, csv_feed, broker, monkeypatch)
 
 
-def _run(store: Store, settings: Settings, job: dict[str, Any]) -> dict[str, Any]:
-    run = runs_service.claim_run(store, job, Trigger.MANUAL)
-    assert run is not None
-    started = runs_service.start_run(store, run["_id"])
-    assert started is not None
-    RunExecution(store, settings, started).execute()
-    runs_service.finish_run(store, run["_id"], RunState.SUCCEEDED)
-    return store.runs.find_one({"_id": run["_id"]}) or {}
-
-
-def test_a_sync_run_imports_the_feed_and_exports_the_file(
-    store: Store, settings: Settings, shop: dict[str, Any]
+def test_a_sync_run_imports_the_feed_builds_the_database_and_exports_the_file(
+    shop: Shop,
 ) -> None:
-    run = _run(store, settings, shop["job"])
-    assert [s["name"] for s in run["stages"]] == ["import", "export:file"]
-    assert run["stages"][0]["counts"]["inserted"] == 2
-    assert all(s["started_at"] <= s["finished_at"] for s in run["stages"])
+    run = shop.run()
+    assert run["state"] == RunState.SUCCEEDED, run["error"]
+    assert [s["name"] for s in run["stages"]] == ["import", "database", "export:file"]
+    assert shop.stage(run, "import")["inserted"] == 2
     assert [t["state"] for t in run["transitions"]] == ["queued", "running", "succeeded"]
-    records = {r["key"]: r for r in store.records.find({})}
-    assert set(records) == {"A-1", "A-2"} and len(records["A-1"]["hash"]) == 32
-    path = export_path(settings.data_dir, shop["project"]["_id"], shop["channel"]["_id"])
-    rows = list(csv.DictReader(path.open()))
-    assert rows == [
+    records = {r["key"]: r for r in shop.store.records.find({})}
+    assert set(records) == {"A-1", "A-2"} and len(records["A-1"]["hash"]) == 16
+    assert shop.exported() == [
         {"sku": "A-1", "title": "Red shirt", "price": "19.90"},
         {"sku": "A-2", "title": "Blue shirt", "price": "21.50"},
     ]
+    assert {c["state"] for c in shop.changes(shop.file).values()} == {"done"}
 
 
-def test_unchanged_records_are_not_rewritten_and_changes_are_counted(
-    store: Store, settings: Settings, shop: dict[str, Any], csv_feed: Path
+def test_a_steady_state_run_writes_nothing_when_nothing_changed(shop: Shop) -> None:
+    shop.run()
+    again = shop.run()
+    assert shop.stage(again, "import") == {
+        "read": 2,
+        "inserted": 0,
+        "updated": 0,
+        "unchanged": 2,
+        "deleted": 0,
+    }
+    database = shop.stage(again, "database")
+    assert database["records_written"] == 0 and database["index_buckets_written"] == 0
+
+
+def test_changed_records_become_pending_changes_and_are_acknowledged_when_sent(
+    shop: Shop,
 ) -> None:
-    _run(store, settings, shop["job"])
-    before = {r["key"]: r["updated_at"] for r in store.records.find({})}
-    csv_feed.write_text("sku,title,price\nA-1,Red shirt,19.90\nA-3,Green shirt,9.99\n")
-    run = _run(store, settings, shop["job"])
-    counts = run["stages"][0]["counts"]
-    assert counts == {"read": 2, "inserted": 1, "updated": 0, "unchanged": 1, "deleted": 1}
-    after = {r["key"]: r["updated_at"] for r in store.records.find({})}
-    assert after["A-1"] == before["A-1"]
-    assert set(after) == {"A-1", "A-3"}
+    api = shop.connect({"connector": "recording", "role": "channel", "order": 1})
+    shop.run()
+    assert sorted((c.key, c.op) for c in RecordingChannel.received) == [
+        ("A-1", "insert"),
+        ("A-2", "insert"),
+    ]
+    RecordingChannel.received.clear()
+    shop.write_feed(["A-1,Red shirt,18.00", "A-2,Blue shirt,21.50"])
+    run = shop.run()
+    assert shop.stage(run, "database")["changes_update"] == 2  # the file channel and this one
+    assert [(c.key, c.op, c.data["price"]) for c in RecordingChannel.received] == [
+        ("A-1", "update", "18.00")
+    ]
+    assert all(c["state"] == "done" for c in shop.changes(api).values())
+    RecordingChannel.received.clear()
+    shop.run()
+    assert RecordingChannel.received == []
 
 
-def test_a_broken_feed_fails_the_run_and_leaves_the_database_as_it_was(
-    store: Store, settings: Settings, shop: dict[str, Any], csv_feed: Path, monkeypatch: Any
+def test_read_only_fields_of_a_channel_never_produce_updates_to_it(shop: Shop) -> None:
+    shop.connect({"connector": "recording", "role": "channel", "read_only_fields": ["title"]})
+    shop.run()
+    RecordingChannel.received.clear()
+    shop.write_feed(["A-1,Renamed shirt,19.90", "A-2,Blue shirt,21.50"])
+    shop.run()
+    assert RecordingChannel.received == []
+
+
+def test_a_record_gone_from_the_feed_is_delisted_or_deleted_as_the_channel_chose(
+    shop: Shop,
 ) -> None:
-    _run(store, settings, shop["job"])
-    before = list(store.records.find({}))
-    csv_feed.write_text("sku,title,price\nA-1,Changed,1\nA-1,Twice,2\n")
-    monkeypatch.setattr("worker.runtime.store", lambda: store)
-    monkeypatch.setattr("worker.runtime.settings", lambda: settings)
-    run = runs_service.claim_run(store, shop["job"], Trigger.MANUAL)
-    assert run is not None
-    execute_run.fn(run["_id"])
-    failed = store.runs.find_one({"_id": run["_id"]}) or {}
+    delisting = shop.connect({"connector": "recording", "role": "channel", "name": "shop-a"})
+    deleting = shop.connect(
+        {"connector": "recording", "role": "channel", "name": "shop-b", "real_deletes": True}
+    )
+    shop.write_feed(["A-1,x,1", "A-2,y,2", "A-3,z,3"])
+    shop.run()
+    RecordingChannel.received.clear()
+    shop.write_feed(["A-1,x,1", "A-2,y,2"])
+    shop.run()
+    assert sorted(c.op for c in RecordingChannel.received) == ["delete", "delist"]
+    assert shop.changes(delisting)["A-3"]["state"] == "done"
+    assert shop.changes(deleting)["A-3"]["acked_hash"] is None
+
+
+def test_a_record_the_channel_refuses_keeps_a_failed_change_and_an_issue_until_it_succeeds(
+    shop: Shop,
+) -> None:
+    api = shop.connect(
+        {
+            "connector": "recording",
+            "role": "channel",
+            "settings": {"fail_keys": {"A-2": "Invalid GTIN 123"}},
+        }
+    )
+    run = shop.run()
+    assert shop.stage(run, "send:recording") == {"sent": 2, "acknowledged": 1, "failed": 1}
+    failed = shop.changes(api, "failed")
+    assert list(failed) == ["A-2"] and failed["A-2"]["last_error"]["code"] == "E42"
+    issue = shop.store.issues.find_one({"connection_id": api["_id"], "key": "A-2"}) or {}
+    assert issue["message"] == "Invalid GTIN 123" and issue["count"] == 1
+    update_connection(shop.store, shop.project, api["_id"], {"settings": {"fail_keys": {}}})
+    shop.run()
+    assert shop.changes(api, "failed") == {}
+    assert shop.store.issues.count_documents({"connection_id": api["_id"]}) == 0
+
+
+def test_a_channel_without_auto_absorb_gets_new_records_only_once_approved(shop: Shop) -> None:
+    api = shop.connect({"connector": "recording", "role": "channel", "auto_absorb": False})
+    shop.run()
+    assert RecordingChannel.received == []
+    assert set(shop.changes(api, "unapproved")) == {"A-1", "A-2"}
+    shop.store.changes.update_many(
+        {"_id": f"{api['_id']}:A-1"}, {"$set": {"state": "pending", "approved": True}}
+    )
+    shop.run()
+    assert [c.key for c in RecordingChannel.received] == ["A-1"]
+
+
+def test_secondary_sources_are_joined_by_key_and_combined_sources_add_records(
+    shop: Shop, tmp_path: Path
+) -> None:
+    stock = tmp_path / "stock.csv"
+    stock.write_text("sku,stock\nA-1,5\nA-2,0\nZZ,9\n")
+    extra = tmp_path / "extra.csv"
+    extra.write_text("sku,title,colour\nA-1,Other title,red\nB-9,Supplier item,blue\n")
+    shop.connect({"connector": "feed", "role": "secondary", "settings": {"url": str(stock)}})
+    shop.connect({"connector": "feed", "role": "combined", "settings": {"url": str(extra)}})
+    run = shop.run()
+    assert run["state"] == RunState.SUCCEEDED, run["error"]
+    records = {r["key"]: r["data"] for r in shop.store.records.find({})}
+    assert records["A-1"] == {
+        "sku": "A-1",
+        "title": "Red shirt",
+        "price": "19.90",
+        "colour": "red",
+        "stock": "5",
+    }
+    assert records["B-9"]["title"] == "Supplier item"
+    assert "ZZ" not in records
+
+
+def test_a_broken_feed_fails_the_run_and_changes_nothing(shop: Shop) -> None:
+    api = shop.connect(
+        {"connector": "recording", "role": "channel", "settings": {"fail_keys": {"A-1": "down"}}}
+    )
+    shop.run()
+    records = list(shop.store.records.find({}))
+    pending = shop.changes(api)
+    shop.write_feed(["A-1,Changed,1", "A-1,Twice,2"])
+    failed = shop.run()
     assert failed["state"] == RunState.FAILED
     assert "duplicate key 'A-1' at item 2" in failed["error"]["message"]
-    assert list(store.records.find({})) == before
-    job = store.jobs.find_one({"_id": shop["job"]["_id"]}) or {}
+    assert list(shop.store.records.find({})) == records
+    assert shop.changes(api) == pending
+    issue = shop.store.issues.find_one({"connection_id": shop.source["_id"]}) or {}
+    assert "duplicate key" in issue["message"]
+    job = shop.store.jobs.find_one({"_id": shop.job["_id"]}) or {}
     assert job["pending_run_id"] is None and job["running_run_id"] is None
 
 
-def _execute(store: Store, settings: Settings, job: dict[str, Any], monkeypatch: Any) -> Any:
-    monkeypatch.setattr("worker.runtime.store", lambda: store)
-    monkeypatch.setattr("worker.runtime.settings", lambda: settings)
-    run = runs_service.claim_run(store, job, Trigger.MANUAL)
-    assert run is not None
-    execute_run.fn(run["_id"])
-    return store.runs.find_one({"_id": run["_id"]}) or {}
-
-
-def test_an_empty_feed_holds_the_run_and_deletes_nothing(
-    store: Store, settings: Settings, shop: dict[str, Any], csv_feed: Path, monkeypatch: Any
-) -> None:
-    _run(store, settings, shop["job"])
-    path = export_path(settings.data_dir, shop["project"]["_id"], shop["channel"]["_id"])
-    exported = path.read_text()
-    csv_feed.write_text("sku,title,price\n")
-    held = _execute(store, settings, shop["job"], monkeypatch)
+def test_an_empty_feed_holds_the_run_and_deletes_nothing(shop: Shop) -> None:
+    shop.run()
+    exported = shop.exported()
+    shop.write_feed([])
+    held = shop.run()
     assert held["state"] == RunState.HELD
     assert "the feed is empty but the project has 2 records" in held["error"]["message"]
-    assert store.records.count_documents({}) == 2
-    assert path.read_text() == exported
+    assert shop.store.records.count_documents({}) == 2
+    assert shop.exported() == exported
 
 
-def test_a_feed_that_shrinks_past_the_threshold_holds_the_run(
-    store: Store, settings: Settings, shop: dict[str, Any], csv_feed: Path, monkeypatch: Any
-) -> None:
-    csv_feed.write_text("sku\n" + "".join(f"K{n}\n" for n in range(10)))
-    _run(store, settings, shop["job"])
-    csv_feed.write_text("sku\nK0\nK1\nK2\nK3\n")
-    held = _execute(store, settings, shop["job"], monkeypatch)
+def test_a_feed_that_shrinks_past_the_threshold_holds_the_run(shop: Shop) -> None:
+    shop.write_feed([f"K{n},t,1" for n in range(10)])
+    shop.run()
+    shop.write_feed([f"K{n},t,1" for n in range(4)])
+    held = shop.run()
     assert held["state"] == RunState.HELD
     assert "would delete 6 of 10 records (60 %)" in held["error"]["message"]
-    assert store.records.count_documents({}) == 10
+    assert shop.store.records.count_documents({}) == 10
+
+
+def test_rules_of_the_project_then_of_the_channel_shape_every_export(shop: Shop) -> None:
+    update_project(
+        shop.store,
+        shop.tenant,
+        shop.project["_id"],
+        {
+            "rules": [
+                {
+                    "op": "set",
+                    "field": "price",
+                    "expr": {"add": [{"mul": [{"field": "price"}, 1.2]}, 0.5]},
+                    "round": {"ending": ".99"},
+                }
+            ]
+        },
+    )
+    update_connection(
+        shop.store,
+        shop.project,
+        shop.file["_id"],
+        {"rules": [{"op": "filter", "where": {"field": "title", "contains": "Red"}}]},
+    )
+    shop.run()
+    assert shop.exported() == [{"sku": "A-1", "title": "Red shirt", "price": "24.99"}]
+
+
+def test_reset_clocks_recomputes_every_channels_changes(shop: Shop) -> None:
+    api = shop.connect({"connector": "recording", "role": "channel"})
+    shop.run()
+    shop.store.changes.delete_many({"connection_id": api["_id"]})  # state lost somehow
+    RecordingChannel.received.clear()
+    shop.run()
+    assert RecordingChannel.received == []  # nothing changed in the feed: nothing looked at
+    reset_clocks(shop.store, shop.project, shop.source["_id"])
+    shop.run()
+    assert sorted(c.key for c in RecordingChannel.received) == ["A-1", "A-2"]
+
+
+def test_a_commit_cut_short_is_completed_by_the_next_run(shop: Shop) -> None:
+    shop.run()
+    shop.store.projects.update_one(
+        {"_id": shop.project["_id"]}, {"$set": {"commit_run_id": "run_crashed"}}
+    )
+    shop.store.records.delete_one({"_id": f"{shop.project['_id']}:A-2"})  # half-written
+    run = shop.run()
+    assert run["state"] == RunState.SUCCEEDED, run["error"]
+    assert shop.store.records.count_documents({}) == 2
+    project = shop.store.projects.find_one({"_id": shop.project["_id"]}) or {}
+    assert project["commit_run_id"] is None
 
 
 def test_a_run_stopped_by_the_time_limit_ends_failed_and_frees_its_job(
-    store: Store, settings: Settings, shop: dict[str, Any], monkeypatch: Any
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dramatiq.middleware import TimeLimitExceeded
 
@@ -136,8 +320,135 @@ def test_a_run_stopped_by_the_time_limit_ends_failed_and_frees_its_job(
         raise TimeLimitExceeded()
 
     monkeypatch.setattr("core.pipeline.RunExecution.execute", too_slow)
-    failed = _execute(store, settings, shop["job"], monkeypatch)
-    assert failed["state"] == RunState.FAILED
-    assert "time limit" in failed["error"]["message"]
-    job = store.jobs.find_one({"_id": shop["job"]["_id"]}) or {}
+    failed = shop.run()
+    assert failed["state"] == RunState.FAILED and "time limit" in failed["error"]["message"]
+    job = shop.store.jobs.find_one({"_id": shop.job["_id"]}) or {}
     assert job["running_run_id"] is None
+
+
+# --- two-stage tasks ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def images() -> Iterator[dict[str, Any]]:
+    state: dict[str, Any] = {"etag": '"v1"', "gets": 0}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _head(self) -> None:
+            self.send_response(200)
+            self.send_header("ETag", state["etag"])
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+
+        def do_HEAD(self) -> None:  # noqa: N802
+            self._head()
+
+        def do_GET(self) -> None:  # noqa: N802
+            state["gets"] += 1
+            self._head()
+            self.wfile.write(b"image")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_check_task_queues_its_follow_up_only_when_there_is_work(
+    shop: Shop, images: dict[str, Any], broker: Any
+) -> None:
+    shop.write_feed(
+        [f"A-1,x,1,{images['url']}/a.jpg", f"A-2,y,2,{images['url']}/b.jpg"],
+        header="sku,title,price,image_link",
+    )
+    shop.run()
+    connection = shop.connect({"connector": "images", "role": "channel"})
+    check = shop.add_job(
+        {"kind": "task", "connection_id": connection["_id"], "task": "images.check"}
+    )
+    follow_up = shop.store.jobs.find_one({"parent_job_id": check["_id"]}) or {}
+    assert follow_up["task"] == "images.download"
+    assert follow_up["schedule"] == {"mode": "as_needed"}
+
+    first = shop.run(check)
+    assert shop.stage(first, "task:images.check")["count"] == 2
+    queued = list(shop.store.runs.find({"job_id": follow_up["_id"]}))
+    assert [(r["trigger"], r["state"]) for r in queued] == [("parent", "queued")]
+    assert broker.queues["runs"].qsize() == 1
+    execute_run.fn(queued[0]["_id"])
+    done = shop.store.runs.find_one({"_id": queued[0]["_id"]}) or {}
+    assert done["state"] == RunState.SUCCEEDED and images["gets"] == 2
+
+    second = shop.run(check)
+    assert shop.stage(second, "task:images.check")["count"] == 0
+    assert shop.store.runs.count_documents({"job_id": follow_up["_id"]}) == 1
+
+    images["etag"] = '"v2"'
+    third = shop.run(check)
+    assert shop.stage(third, "task:images.check")["count"] == 2
+
+
+# --- alerts ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def webhook() -> Iterator[dict[str, Any]]:
+    import json
+
+    state: dict[str, Any] = {"received": []}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state["received"].append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_alerts_tell_the_merchant_when_a_source_fails_or_the_catalog_shrinks(
+    shop: Shop, webhook: dict[str, Any]
+) -> None:
+    notify = [{"webhook": webhook["url"]}]
+    update_project(
+        shop.store,
+        shop.tenant,
+        shop.project["_id"],
+        {
+            "alerts": [
+                {"when": "source_failed", "notify": notify},
+                {"when": "count_drop_pct", "threshold": 20, "notify": notify},
+            ],
+            "shrink_threshold_pct": 80,
+        },
+    )
+    shop.write_feed([f"K{n},t,1" for n in range(10)])
+    quiet = shop.run()
+    assert shop.stage(quiet, "alerts") == {"raised": 0, "delivered": 0, "failed": 0}
+    shop.write_feed([f"K{n},t,1" for n in range(5)])
+    dropped = shop.run()
+    assert dropped["state"] == RunState.SUCCEEDED
+    assert shop.stage(dropped, "alerts") == {"raised": 1, "delivered": 1, "failed": 0}
+    shop.feed.write_text("id,title\n1,x\n")
+    failed = shop.run()
+    assert failed["state"] == RunState.FAILED
+    assert [a["alert"] for a in webhook["received"]] == ["count_drop_pct", "source_failed"]
+    assert "no key column 'sku'" in webhook["received"][1]["message"]

@@ -148,7 +148,7 @@ def test_a_daily_job_runs_once_at_its_time_and_serves_the_export(
     assert run["state"] == "succeeded", run
     assert run["trigger"] == "schedule"
     assert datetime.fromisoformat(run["queued_at"]) - due < timedelta(seconds=2)
-    assert [s["name"] for s in run["stages"]] == ["import", "export:file"]
+    assert [s["name"] for s in run["stages"]] == ["import", "database", "export:file"]
     assert run["stages"][0]["counts"]["inserted"] == 2
 
     time.sleep(3)  # a second fire would have happened by now

@@ -1,0 +1,133 @@
+"""Records, change documents and issues of a project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from api import services
+from api.pagination import page_of
+from api.schemas import Timestamp
+from core.clock import now_ms
+from core.connections import get_connection
+from core.pipeline.changes import ChangeState
+from core.projects import get_project
+
+blp = Blueprint(
+    "changes",
+    __name__,
+    url_prefix="/api/v1/projects/<project_id>",
+    description="Records, changes and issues",
+)
+
+
+class RecordOut(Schema):
+    key = fields.String()
+    data = fields.Dict()
+    hash = fields.String()
+    updated_at = Timestamp()
+
+
+class ChangesQuery(Schema):
+    channel = fields.String(metadata={"description": "a channel connection id"})
+    state = fields.String(validate=validate.OneOf([s.value for s in ChangeState]))
+
+
+class ChangeOut(Schema):
+    connection_id = fields.String()
+    key = fields.String()
+    op = fields.String()
+    state = fields.String()
+    hash = fields.String(allow_none=True)
+    acked_hash = fields.String(allow_none=True)
+    attempts = fields.Integer()
+    last_error = fields.Dict(allow_none=True)
+    updated_at = Timestamp()
+
+
+class ApproveIn(Schema):
+    channel = fields.String(required=True)
+    keys = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class ApproveOut(Schema):
+    approved = fields.Integer()
+
+
+class IssueOut(Schema):
+    connection_id = fields.String()
+    key = fields.String()
+    code = fields.String(allow_none=True)
+    message = fields.String(allow_none=True)
+    count = fields.Integer()
+    first_seen = Timestamp()
+    last_seen = Timestamp()
+    run_id = fields.String(allow_none=True)
+
+
+def _project(project_id: str) -> dict[str, Any]:
+    return get_project(services.store(), services.tenant()["_id"], project_id)
+
+
+@blp.route("/records", methods=["GET"])
+@blp.response(200, RecordOut(many=True))
+@blp.paginate()
+def records(project_id: str, pagination_parameters: Any) -> list[dict[str, Any]]:
+    """The project's database: one record per key, with its content hash."""
+    project = _project(project_id)
+    return page_of(
+        services.store().records,
+        {"project_id": project["_id"]},
+        pagination_parameters,
+        [("_id", 1)],
+    )
+
+
+@blp.route("/changes", methods=["GET"])
+@blp.arguments(ChangesQuery, location="query")
+@blp.response(200, ChangeOut(many=True))
+@blp.paginate()
+def changes(
+    query: dict[str, Any], project_id: str, pagination_parameters: Any
+) -> list[dict[str, Any]]:
+    """Change documents per channel and record; `state=pending` is what a send would do."""
+    project = _project(project_id)
+    selector: dict[str, Any] = {"project_id": project["_id"]}
+    if "channel" in query:
+        selector["connection_id"] = get_connection(services.store(), project, query["channel"])[
+            "_id"
+        ]
+    if "state" in query:
+        selector["state"] = query["state"]
+    return page_of(services.store().changes, selector, pagination_parameters, [("_id", 1)])
+
+
+@blp.route("/changes/approve", methods=["POST"])
+@blp.arguments(ApproveIn)
+@blp.response(200, ApproveOut)
+def approve(data: dict[str, Any], project_id: str) -> dict[str, Any]:
+    """Let new records through to a channel that does not absorb them automatically."""
+    project = _project(project_id)
+    channel = get_connection(services.store(), project, data["channel"])
+    ids = [f"{channel['_id']}:{key}" for key in data["keys"]]
+    done = services.store().changes.update_many(
+        {"_id": {"$in": ids}, "state": ChangeState.UNAPPROVED.value},
+        {"$set": {"state": ChangeState.PENDING.value, "approved": True, "updated_at": now_ms()}},
+    )
+    return {"approved": done.modified_count}
+
+
+@blp.route("/issues", methods=["GET"])
+@blp.response(200, IssueOut(many=True))
+@blp.paginate()
+def issues(project_id: str, pagination_parameters: Any) -> list[dict[str, Any]]:
+    """Open issues: per record and channel (or `*` for a whole source), newest first."""
+    project = _project(project_id)
+    return page_of(
+        services.store().issues,
+        {"project_id": project["_id"]},
+        pagination_parameters,
+        [("last_seen", -1), ("_id", 1)],
+    )

@@ -1,0 +1,226 @@
+"""Change documents: what each channel still has to receive, per record.
+
+A channel sees a record through the project's rules, then its own rules, without its read-only
+fields; the hash of that view, compared with the hash the channel last acknowledged, decides
+the change: `insert`, `update` or `delete` (sent as a delist unless the channel opts into real
+deletes). Only records that changed in a run are looked at, so a steady-state run costs work in
+proportion to what changed; a full recompute happens after "reset clocks", a change of rules,
+or an interrupted commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
+from typing import Any
+
+from pymongo import ReplaceOne
+
+from core.clock import now_ms
+from core.pipeline.hashing import content_hash
+from core.rules import RuleSet, chain, compile_rules
+from core.store import Store
+
+BATCH = 1000
+
+
+class ChangeState(StrEnum):
+    PENDING = "pending"
+    UNAPPROVED = "unapproved"  # a new record waiting for a person (channel without auto-absorb)
+    SENDING = "sending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+OPEN_STATES = (ChangeState.PENDING, ChangeState.UNAPPROVED, ChangeState.FAILED)
+
+
+def change_id(connection_id: str, key: str) -> str:
+    return f"{connection_id}:{key}"
+
+
+def channel_rules(project: dict[str, Any], channel: dict[str, Any], key: str) -> RuleSet:
+    return chain(
+        compile_rules(project.get("rules") or [], key=key),
+        compile_rules(channel.get("rules") or [], key=key),
+    )
+
+
+def rules_fingerprint(project: dict[str, Any], channel: dict[str, Any]) -> str:
+    """What decides a channel's view besides the records; when it moves, views are recomputed."""
+    return content_hash(
+        [
+            project.get("rules") or [],
+            channel.get("rules") or [],
+            sorted(channel.get("read_only_fields") or []),
+        ]
+    )
+
+
+class ChannelChanges:
+    """Computes and stores one channel's change documents."""
+
+    def __init__(
+        self, store: Store, project: dict[str, Any], channel: dict[str, Any], key_field: str = "sku"
+    ) -> None:
+        self.store = store
+        self.project = project
+        self.channel = channel
+        self.rules = channel_rules(project, channel, key_field)
+        self.read_only = set(channel.get("read_only_fields") or [])
+
+    def view(self, data: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The record as this channel gets it; None when its rules filter it out."""
+        return None if data is None else self.rules.apply(data)
+
+    def _view_hash(self, view: dict[str, Any] | None) -> str | None:
+        if view is None:
+            return None
+        return content_hash({k: v for k, v in view.items() if k not in self.read_only})
+
+    def update(self, items: Iterable[tuple[str, dict[str, Any] | None]]) -> dict[str, int]:
+        """Bring the change documents of these records (key, data or None when gone) up to date;
+        returns counts of the changes now pending by kind."""
+        counts = {"insert": 0, "update": 0, "delete": 0, "unchanged": 0}
+        batch: list[tuple[str, dict[str, Any] | None]] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) >= BATCH:
+                self._update_batch(batch, counts)
+                batch = []
+        self._update_batch(batch, counts)
+        return counts
+
+    def _update_batch(
+        self, batch: list[tuple[str, dict[str, Any] | None]], counts: dict[str, int]
+    ) -> None:
+        if not batch:
+            return
+        cid = self.channel["_id"]
+        ids = [change_id(cid, key) for key, _ in batch]
+        existing = {doc["key"]: doc for doc in self.store.changes.find({"_id": {"$in": ids}})}
+        writes: list[Any] = []
+        now = now_ms()
+        for key, data in batch:
+            doc = existing.get(key)
+            target = self._view_hash(self.view(data))
+            acked = doc.get("acked_hash") if doc else None
+            if target == acked:
+                counts["unchanged"] += 1
+                if doc and doc["state"] != ChangeState.DONE:
+                    writes.append(self._doc(doc, key, "none", target, ChangeState.DONE, now))
+                continue
+            if target is None:
+                op = "delete"
+            elif acked is None:
+                op = "insert"
+            else:
+                op = "update"
+            if doc and doc["state"] != ChangeState.DONE and doc.get("hash") == target:
+                counts[op] += 1  # already pending as it should be
+                continue
+            state = ChangeState.PENDING
+            if op == "insert" and not self.channel.get("auto_absorb", True):
+                approved = doc is not None and doc.get("approved")
+                state = ChangeState.PENDING if approved else ChangeState.UNAPPROVED
+            counts[op] += 1
+            writes.append(self._doc(doc, key, op, target, state, now))
+        if writes:
+            self.store.changes.bulk_write(writes, ordered=False)
+
+    def _doc(
+        self,
+        doc: dict[str, Any] | None,
+        key: str,
+        op: str,
+        target: str | None,
+        state: ChangeState,
+        now: int,
+    ) -> ReplaceOne[Any]:
+        cid = self.channel["_id"]
+        fresh = {
+            "_id": change_id(cid, key),
+            "project_id": self.project["_id"],
+            "connection_id": cid,
+            "key": key,
+            "op": op,
+            "state": state.value,
+            "hash": target,
+            "acked_hash": doc.get("acked_hash") if doc else None,
+            "approved": bool(doc.get("approved")) if doc else False,
+            "attempts": 0,
+            "last_error": None,
+            "updated_at": now,
+        }
+        return ReplaceOne({"_id": fresh["_id"]}, fresh, upsert=True)
+
+    def recompute(self) -> dict[str, int]:
+        """Recompute every record's change (after reset clocks, new rules or a crash)."""
+        pid = self.project["_id"]
+        present: set[str] = set()
+
+        def current() -> Iterator[tuple[str, dict[str, Any] | None]]:
+            for doc in self.store.records.find({"project_id": pid}, {"key": 1, "data": 1}):
+                present.add(doc["key"])
+                yield doc["key"], doc["data"]
+
+        counts = self.update(current())
+        gone = (
+            (doc["key"], None)
+            for doc in self.store.changes.find({"connection_id": self.channel["_id"]}, {"key": 1})
+            if doc["key"] not in present
+        )
+        for name, value in self.update(list(gone)).items():
+            counts[name] += value
+        self.store.connections.update_one(
+            {"_id": self.channel["_id"]},
+            {"$set": {"rules_fingerprint": rules_fingerprint(self.project, self.channel)}},
+        )
+        return counts
+
+    def needs_recompute(self) -> bool:
+        return self.channel.get("rules_fingerprint") != rules_fingerprint(
+            self.project, self.channel
+        )
+
+    def open_changes(
+        self, states: Iterable[str] = (ChangeState.PENDING,)
+    ) -> Iterator[dict[str, Any]]:
+        yield from self.store.changes.find(
+            {"connection_id": self.channel["_id"], "state": {"$in": list(states)}}
+        ).sort("_id", 1)
+
+    def acknowledge(
+        self, results: Iterable[tuple[dict[str, Any], bool, str | None, str | None]]
+    ) -> dict[str, int]:
+        """Record what the channel said: (change doc, ok, code, message) each."""
+        counts = {"acknowledged": 0, "failed": 0}
+        writes: list[Any] = []
+        now = now_ms()
+        for doc, ok, code, message in results:
+            if ok:
+                counts["acknowledged"] += 1
+                updated = {
+                    **doc,
+                    "state": ChangeState.DONE.value,
+                    "acked_hash": doc["hash"],
+                    "attempts": 0,
+                    "last_error": None,
+                    "updated_at": now,
+                }
+            else:
+                counts["failed"] += 1
+                updated = {
+                    **doc,
+                    "state": ChangeState.FAILED.value,
+                    "attempts": doc.get("attempts", 0) + 1,
+                    "last_error": {"code": code, "message": message},
+                    "updated_at": now,
+                }
+            writes.append(ReplaceOne({"_id": doc["_id"]}, updated))
+            if len(writes) >= BATCH:
+                self.store.changes.bulk_write(writes, ordered=False)
+                writes = []
+        if writes:
+            self.store.changes.bulk_write(writes, ordered=False)
+        return counts

@@ -1,0 +1,286 @@
+"""What a run does, stage by stage, in DESIGN.md's order: import (primary, secondary, combined
+sources), build the project database and every channel's changes, file channels, then API
+channels in their order; or one connector task. Each stage records its timings and counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from core import runs as runs_service
+from core.alerts import RunFacts, count_out_of_stock, evaluate_alerts, send_alerts, stock_fields
+from core.clock import now_ms
+from core.config import Settings
+from core.connections import CHANNEL_ROLE, project_connections
+from core.errors import ConnectorError, Invalid, RunHeld
+from core.issues import WHOLE_SOURCE, clear_issues, record_issues
+from core.models import JobKind, Trigger
+from core.pipeline.changes import ChannelChanges
+from core.pipeline.exporter import Exporter
+from core.pipeline.importer import Importer, ImportResult
+from core.pipeline.tasks import TaskState
+from core.store import Store
+from plugins.base import Connector, ConnectorContext, Record, TaskContext
+from plugins.registry import get_connector
+
+SubmitRun = Callable[[dict[str, Any]], None]
+
+
+class RunExecution:
+    """Executes one run. `submit` sends a follow-up run (a task's as-needed stage)."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        run: dict[str, Any],
+        *,
+        submit: SubmitRun | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.run = run
+        self.submit = submit
+        self.stages: list[dict[str, Any]] = []
+        self.project: dict[str, Any] = store.projects.find_one({"_id": run["project_id"]}) or {}
+        self.job: dict[str, Any] = store.jobs.find_one({"_id": run["job_id"]}) or {}
+        self.workdir = Path(settings.data_dir) / "tmp" / run["_id"]
+
+    def execute(self) -> None:
+        if not self.project:
+            raise ConnectorError("the project of this run no longer exists")
+        kind = JobKind(self.run["job_kind"])
+        connections = [
+            c for c in project_connections(self.store, self.project["_id"]) if not c["paused"]
+        ]
+        if kind == JobKind.TASK:
+            self._task(connections)
+            return
+        if kind in (JobKind.SYNC, JobKind.FETCH):
+            self._import(connections)
+        if kind in (JobKind.SYNC, JobKind.SEND):
+            self._export(connections)
+
+    # --- stages -----------------------------------------------------------------------------
+
+    def _stage(self, name: str, work: Callable[[], dict[str, int]]) -> None:
+        stage: dict[str, Any] = {
+            "name": name,
+            "started_at": now_ms(),
+            "finished_at": None,
+            "counts": {},
+        }
+        self.stages.append(stage)
+        runs_service.save_stages(self.store, self.run["_id"], self.stages)
+        try:
+            stage["counts"] = work()
+        finally:
+            stage["finished_at"] = now_ms()
+            runs_service.save_stages(self.store, self.run["_id"], self.stages)
+
+    def _progress(self, done: int, total: int | None) -> None:
+        runs_service.save_progress(
+            self.store,
+            self.run["_id"],
+            {
+                "stage": self.stages[-1]["name"] if self.stages else None,
+                "done": done,
+                "total": total,
+            },
+        )
+
+    def _connector(self, connection: dict[str, Any]) -> Connector:
+        cls = get_connector(connection["connector"])
+        context = ConnectorContext(
+            project_id=self.project["_id"],
+            connection_id=connection["_id"],
+            data_dir=self.settings.data_dir,
+            http_timeout_s=self.settings.http_timeout_s,
+            export_token=connection.get("export_token"),
+            progress=self._progress,
+        )
+        return cls(connection["settings"], context)
+
+    def _key_field(self, connections: list[dict[str, Any]]) -> str:
+        source = next((c for c in connections if c["role"] == "source"), None)
+        return str(source["settings"].get("key", "sku")) if source else "sku"
+
+    # --- import -----------------------------------------------------------------------------
+
+    def _import(self, connections: list[dict[str, Any]]) -> None:
+        importer = Importer(
+            self.store,
+            self.project,
+            connections,
+            connector_for=self._connector,
+            progress=self._progress,
+            workdir=self.workdir,
+        )
+        sources = [c for c in connections if c["role"] in ("source", "secondary", "combined")]
+        result: ImportResult | None = None
+
+        def read() -> dict[str, int]:
+            nonlocal result
+            try:
+                result = importer.read()
+            except ConnectorError as exc:
+                source = next((c for c in sources if c["role"] == "source"), None)
+                if source is not None:
+                    record_issues(
+                        self.store,
+                        self.project["_id"],
+                        source["_id"],
+                        [(WHOLE_SOURCE, "feed_invalid", exc.message)],
+                        run_id=self.run["_id"],
+                    )
+                self._alert(failed_sources=[(source["name"] if source else "?", exc.message)])
+                raise
+            except RunHeld as exc:
+                self._alert(held=True, hold_reason=exc.message)
+                raise
+            for source in sources:
+                clear_issues(self.store, source["_id"], [WHOLE_SOURCE])
+            return result.counts
+
+        self._stage("import", read)
+        assert result is not None
+        done = result
+        try:
+            self._stage("database", lambda: self._commit(importer, done, connections))
+        finally:
+            done.spool.close()
+        after = done.before + done.counts["inserted"] - done.counts["deleted"]
+        self._alert(records_before=done.before, records_after=after)
+
+    def _alert(self, **facts: Any) -> None:
+        """Evaluate the project's alerts on what this run found, and deliver those raised; a
+        failed delivery is counted in the `alerts` stage, never fails the run."""
+        alerts = self.project.get("alerts") or []
+        if not alerts:
+            return
+        fields = stock_fields(alerts)
+        out_of_stock: dict[str, int] = {}
+        if fields and "records_after" in facts:
+            docs = self.store.records.find({"project_id": self.project["_id"]}, {"data": 1})
+            out_of_stock = count_out_of_stock((d["data"] for d in docs), fields)
+        run_facts = RunFacts(
+            project_id=self.project["_id"],
+            project_name=self.project["name"],
+            run_id=self.run["_id"],
+            records_before=facts.pop("records_before", 0),
+            records_after=facts.pop("records_after", 0),
+            out_of_stock=out_of_stock,
+            **facts,
+        )
+
+        def deliver() -> dict[str, int]:
+            raised = evaluate_alerts(alerts, run_facts)
+            results = send_alerts(raised, smtp_url=self.settings.smtp_url)
+            delivered = sum(1 for r in results if r.ok)
+            return {
+                "raised": len(raised),
+                "delivered": delivered,
+                "failed": len(results) - delivered,
+            }
+
+        self._stage("alerts", deliver)
+
+    def _commit(
+        self, importer: Importer, result: ImportResult, connections: list[dict[str, Any]]
+    ) -> dict[str, int]:
+        counts = importer.commit(result, self.run["_id"])
+        key_field = self._key_field(connections)
+        full = result.recovering or bool(self.project.get("full_rescan"))
+        for channel in self._channels(connections, all_channels=True):
+            changes = ChannelChanges(self.store, self.project, channel, key_field)
+            if full or changes.needs_recompute():
+                found = changes.recompute()
+            else:
+                found = changes.update(self._changed_items(result))
+            for op in ("insert", "update", "delete"):
+                counts[f"changes_{op}"] = counts.get(f"changes_{op}", 0) + found[op]
+        importer.finish_commit()
+        if self.project.get("full_rescan"):
+            self.store.projects.update_one(
+                {"_id": self.project["_id"]}, {"$set": {"full_rescan": False}}
+            )
+        return counts
+
+    @staticmethod
+    def _changed_items(result: ImportResult) -> Iterator[tuple[str, Record | None]]:
+        for key, data, _ in result.spool:
+            yield key, data
+        for key in result.deleted:
+            yield key, None
+
+    # --- export -----------------------------------------------------------------------------
+
+    def _channels(
+        self, connections: list[dict[str, Any]], *, all_channels: bool = False
+    ) -> list[dict[str, Any]]:
+        channels = [
+            c
+            for c in connections
+            if c["role"] == CHANNEL_ROLE
+            and get_connector(c["connector"]).channel_kind in ("file", "api")
+        ]
+        scope = self.job.get("connection_id")
+        if scope and not all_channels and any(c["_id"] == scope for c in channels):
+            channels = [c for c in channels if c["_id"] == scope]
+        return channels
+
+    def _export(self, connections: list[dict[str, Any]]) -> None:
+        exporter = Exporter(
+            self.store,
+            self.project,
+            connector_for=self._connector,
+            key_field=self._key_field(connections),
+            run_id=self.run["_id"],
+        )
+        channels = self._channels(connections)
+        kinds = {c["_id"]: get_connector(c["connector"]).channel_kind for c in channels}
+        for channel in (c for c in channels if kinds[c["_id"]] == "file"):
+            self._stage(f"export:{channel['name']}", partial(exporter.export_file, channel))
+        for channel in (c for c in channels if kinds[c["_id"]] == "api"):
+            self._stage(f"send:{channel['name']}", partial(exporter.send, channel))
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def _task(self, connections: list[dict[str, Any]]) -> None:
+        name = self.job.get("task") or ""
+        connection = next(
+            (c for c in connections if c["_id"] == self.job.get("connection_id")), None
+        )
+        if connection is None:
+            raise ConnectorError("the task's connection is missing or paused")
+        connector = self._connector(connection)
+        task = connector.task(name)
+        if task is None:
+            raise Invalid(f"connector {connection['connector']!r} has no task {name!r}")
+
+        def records() -> Iterator[Record]:
+            for doc in self.store.records.find({"project_id": self.project["_id"]}, {"data": 1}):
+                yield doc["data"]
+
+        context = TaskContext(records=records, state=TaskState(self.store, connection["_id"]))
+
+        def work() -> dict[str, int]:
+            result = connector.run_task(name, context)
+            return {"count": result.count, **result.counts}
+
+        self._stage(f"task:{name}", work)
+        count = self.stages[-1]["counts"].get("count", 0)
+        if task.follow_up and count > 0:
+            self._queue_follow_up(task.follow_up)
+
+    def _queue_follow_up(self, follow_up: str) -> None:
+        child = self.store.jobs.find_one(
+            {"project_id": self.project["_id"], "parent_job_id": self.job["_id"]}
+        )
+        if child is None or child.get("task") != follow_up:
+            raise Invalid(f"the follow-up job {follow_up!r} of job {self.job['_id']!r} is missing")
+        run = runs_service.claim_run(self.store, child, Trigger.PARENT)
+        if run is not None and self.submit is not None:
+            self.submit(run)

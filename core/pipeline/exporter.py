@@ -1,0 +1,123 @@
+"""The export half of a run: file channels get the whole catalog, API channels their changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from core.errors import ConnectorError
+from core.issues import clear_issues, record_issues
+from core.pipeline.changes import ChangeState, ChannelChanges
+from core.store import Store
+from plugins.base import Change, Connector, Record
+
+SEND_BATCH = 500
+
+
+class Exporter:
+    def __init__(
+        self,
+        store: Store,
+        project: dict[str, Any],
+        *,
+        connector_for: Callable[[dict[str, Any]], Connector],
+        key_field: str,
+        run_id: str,
+    ) -> None:
+        self.store = store
+        self.project = project
+        self.connector_for = connector_for
+        self.key_field = key_field
+        self.run_id = run_id
+
+    def changes_of(self, channel: dict[str, Any]) -> ChannelChanges:
+        changes = ChannelChanges(self.store, self.project, channel, self.key_field)
+        if changes.needs_recompute():
+            changes.recompute()
+        return changes
+
+    def export_file(self, channel: dict[str, Any]) -> dict[str, int]:
+        """Publish the channel's view of the catalog; then every open change is delivered."""
+        changes = self.changes_of(channel)
+        held_back = {doc["key"] for doc in changes.open_changes([ChangeState.UNAPPROVED])}
+
+        def views() -> Iterator[Record]:
+            cursor = self.store.records.find(
+                {"project_id": self.project["_id"]}, {"key": 1, "data": 1}
+            )
+            for doc in cursor.sort("_id", 1):
+                if doc["key"] in held_back:
+                    continue
+                view = changes.view(doc["data"])
+                if view is not None:
+                    yield view
+
+        counts = self.connector_for(channel).write(views())
+        delivered = list(changes.open_changes([ChangeState.PENDING, ChangeState.FAILED]))
+        counts.update(changes.acknowledge((doc, True, None, None) for doc in delivered))
+        clear_issues(self.store, channel["_id"], (doc["key"] for doc in delivered))
+        return counts
+
+    def send(self, channel: dict[str, Any]) -> dict[str, int]:
+        """Send pending (and previously failed) changes; each record succeeds or fails alone."""
+        changes = self.changes_of(channel)
+        connector = self.connector_for(channel)
+        deletes_as = "delete" if channel.get("real_deletes") else "delist"
+        counts = {"sent": 0, "acknowledged": 0, "failed": 0}
+        batch: list[dict[str, Any]] = []
+        for doc in changes.open_changes([ChangeState.PENDING, ChangeState.FAILED]):
+            batch.append(doc)
+            if len(batch) >= SEND_BATCH:
+                self._send_batch(channel, changes, connector, batch, deletes_as, counts)
+                batch = []
+        self._send_batch(channel, changes, connector, batch, deletes_as, counts)
+        return counts
+
+    def _send_batch(
+        self,
+        channel: dict[str, Any],
+        changes: ChannelChanges,
+        connector: Connector,
+        batch: list[dict[str, Any]],
+        deletes_as: str,
+        counts: dict[str, int],
+    ) -> None:
+        if not batch:
+            return
+        ids = [f"{self.project['_id']}:{doc['key']}" for doc in batch if doc["op"] != "delete"]
+        data = {d["key"]: d["data"] for d in self.store.records.find({"_id": {"$in": ids}})}
+        outgoing = []
+        for doc in batch:
+            if doc["op"] == "delete":
+                outgoing.append(Change(doc["key"], deletes_as, None, None))
+            else:
+                outgoing.append(
+                    Change(doc["key"], doc["op"], changes.view(data.get(doc["key"])), doc["hash"])
+                )
+        by_key: dict[str, dict[str, Any] | None] = {doc["key"]: doc for doc in batch}
+        results = []
+        for result in connector.send(outgoing):
+            sent = by_key.pop(result.key, None)
+            if sent is None:
+                raise ConnectorError(
+                    f"channel {channel['name']!r} answered for record {result.key!r}, "
+                    "which it was not sent"
+                )
+            results.append((sent, result.ok, result.code, result.message))
+        for missing in by_key.values():
+            if missing is not None:
+                results.append(
+                    (missing, False, "no_result", "the channel gave no result for this record")
+                )
+        counts["sent"] += len(batch)
+        acked = changes.acknowledge(results)
+        counts["acknowledged"] += acked["acknowledged"]
+        counts["failed"] += acked["failed"]
+        clear_issues(self.store, channel["_id"], (d["key"] for d, ok, _, _ in results if ok))
+        record_issues(
+            self.store,
+            self.project["_id"],
+            channel["_id"],
+            ((d["key"], code, message) for d, ok, code, message in results if not ok),
+            run_id=self.run_id,
+        )

@@ -1,0 +1,278 @@
+"""The import half of a run: sources → a diff against the project's database → commit.
+
+Reading changes nothing: changed records go to a spool on disk, and the database is written
+only by `commit`, after the whole feed was read and judged sane. A commit marks the project
+first (`commit_run_id`), so a commit cut short by a crash is noticed by the next run, which
+then rebuilds its view from the records themselves and recomputes every channel's changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pymongo import ReplaceOne
+
+from core.clock import now_ms
+from core.errors import ConnectorError, RunHeld
+from core.pipeline.hashing import content_hash
+from core.pipeline.index import SEEN, RecordIndex
+from core.pipeline.spool import KeyedRecords, RecordSpool
+from core.store import Store
+from plugins.base import Connector, Record
+
+WRITE_BATCH = 1000
+PROGRESS_EVERY = 5000
+DEFAULT_SHRINK_PCT = 50
+
+
+@dataclass
+class ImportResult:
+    counts: dict[str, int]
+    spool: RecordSpool
+    deleted: list[str]
+    before: int
+    recovering: bool  # a previous commit was cut short: changes must be recomputed in full
+    failed_sources: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Importer:
+    """Reads the project's sources and commits what changed.
+
+    Parameters:
+      connector_for: builds the connector of a connection.
+      progress: called with (records done, total or None) while reading.
+      workdir: where spools live while the run works.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        project: dict[str, Any],
+        connections: list[dict[str, Any]],
+        *,
+        connector_for: Callable[[dict[str, Any]], Connector],
+        progress: Callable[[int, int | None], None],
+        workdir: Path,
+    ) -> None:
+        self.store = store
+        self.project = project
+        self.connections = connections
+        self.connector_for = connector_for
+        self.progress = progress
+        self.workdir = workdir
+        self.index = RecordIndex(store, project["_id"])
+
+    def _by_role(self, role: str) -> list[dict[str, Any]]:
+        return [c for c in self.connections if c["role"] == role]
+
+    def read(self) -> ImportResult:
+        primaries = self._by_role("source")
+        if not primaries:
+            raise ConnectorError("the project has no source connection to import from")
+        recovering = bool(self.project.get("commit_run_id"))
+        known = self.index.load_from_records() if recovering else self.index.load()
+        before = len(known)
+        extras = self._read_keyed(self._by_role("secondary") + self._by_role("combined"))
+        secondaries = [extras[c["_id"]] for c in self._by_role("secondary")]
+        combined = [extras[c["_id"]] for c in self._by_role("combined")]
+        spool = RecordSpool(self.workdir)
+        counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "deleted": 0}
+        try:
+            new_keys: set[str] = set()
+            source = self.connector_for(primaries[0])
+            records = self._joined(source, secondaries, combined)
+            for number, (key, data) in enumerate(records, start=1):
+                previous = known.get(key)
+                if previous == SEEN or key in new_keys:
+                    raise ConnectorError(f"duplicate key {key!r} at item {number} of the feed")
+                digest = content_hash(data)
+                if previous is None:
+                    new_keys.add(key)
+                    counts["inserted"] += 1
+                    spool.append(key, data, digest)
+                else:
+                    known[key] = SEEN
+                    if previous != int(digest, 16):
+                        counts["updated"] += 1
+                        spool.append(key, data, digest)
+                    else:
+                        counts["unchanged"] += 1
+                counts["read"] = number
+                if number % PROGRESS_EVERY == 0:
+                    self.progress(number, None)
+            counts["read"] += self._append_combined_only(combined, known, new_keys, spool, counts)
+        except BaseException:
+            spool.close()
+            raise
+        finally:
+            for keyed in extras.values():
+                keyed.close()
+        deleted = [key for key, value in known.items() if value != SEEN]
+        counts["deleted"] = len(deleted)
+        self.progress(counts["read"], counts["read"])
+        try:
+            self._check_shrink(before, counts["read"], len(deleted))
+        except RunHeld:
+            spool.close()
+            raise
+        return ImportResult(counts, spool, deleted, before, recovering)
+
+    def _read_keyed(self, connections: list[dict[str, Any]]) -> dict[str, KeyedRecords]:
+        """Secondary and combined sources, fetched in parallel into keyed stores."""
+        stores = {c["_id"]: KeyedRecords(self.workdir, c["_id"]) for c in connections}
+
+        def fetch(connection: dict[str, Any]) -> None:
+            connector = self.connector_for(connection)
+            key_field = connector.key_field
+            try:
+                rows = ((self._key(row, key_field, connection), row) for row in connector.read())
+                stores[connection["_id"]].put_all(rows)
+            except ConnectorError as exc:
+                raise ConnectorError(f"{connection['name']}: {exc.message}") from exc
+
+        try:
+            with ThreadPoolExecutor(max_workers=min(4, len(connections) or 1)) as pool:
+                for future in [pool.submit(fetch, c) for c in connections]:
+                    future.result()
+        except BaseException:
+            for keyed in stores.values():
+                keyed.close()
+            raise
+        return stores
+
+    @staticmethod
+    def _key(row: Record, key_field: str, connection: dict[str, Any]) -> str:
+        value = row.get(key_field)
+        if value is None or value == "":
+            raise ConnectorError(
+                f"{connection['name']}: a record has no key {key_field!r}; set `key`"
+            )
+        return str(value)
+
+    def _joined(
+        self,
+        source: Connector,
+        secondaries: list[KeyedRecords],
+        combined: list[KeyedRecords],
+    ) -> Iterator[tuple[str, Record]]:
+        """Primary records enriched by secondaries (their fields win) and filled from combined
+        sources (only fields the primary lacks)."""
+        key_field = source.key_field
+        for row in source.read():
+            value = row.get(key_field)
+            if value is None or value == "":
+                raise ConnectorError(f"a record of the primary source has no key {key_field!r}")
+            key = str(value)
+            data = dict(row)
+            for extra in combined:
+                found = extra.get(key)
+                if found:
+                    for name, field_value in found.items():
+                        data.setdefault(name, field_value)
+            for extra in secondaries:
+                found = extra.get(key)
+                if found:
+                    data.update({k: v for k, v in found.items() if k != key_field})
+            yield key, data
+
+    def _append_combined_only(
+        self,
+        combined: list[KeyedRecords],
+        known: dict[str, int],
+        new_keys: set[str],
+        spool: RecordSpool,
+        counts: dict[str, int],
+    ) -> int:
+        """Records that only combined sources have join the catalog too."""
+        added = 0
+        for extra in combined:
+            for key, data in extra:
+                previous = known.get(key)
+                if previous == SEEN or key in new_keys:
+                    continue
+                digest = content_hash(data)
+                added += 1
+                if previous is None:
+                    new_keys.add(key)
+                    counts["inserted"] += 1
+                    spool.append(key, data, digest)
+                else:
+                    known[key] = SEEN
+                    if previous != int(digest, 16):
+                        counts["updated"] += 1
+                        spool.append(key, data, digest)
+                    else:
+                        counts["unchanged"] += 1
+        return added
+
+    def _check_shrink(self, before: int, read: int, deleting: int) -> None:
+        """Hold the run, changing nothing, when the feed is empty or lost too many records:
+        far more often a broken feed than a merchant emptying a catalog."""
+        if before == 0:
+            return
+        if read == 0:
+            raise RunHeld(
+                f"the feed is empty but the project has {before} records; nothing was "
+                "deleted. Check the source, then run again"
+            )
+        threshold_pct = int(self.project.get("shrink_threshold_pct", DEFAULT_SHRINK_PCT))
+        if deleting * 100 > before * threshold_pct:
+            raise RunHeld(
+                f"the feed would delete {deleting} of {before} records "
+                f"({deleting * 100 // before} %), more than the project's threshold of "
+                f"{threshold_pct} %; nothing was changed. Check the source, or raise "
+                "`shrink_threshold_pct` on the project, then run again"
+            )
+
+    def commit(self, result: ImportResult, run_id: str) -> dict[str, int]:
+        """Write the changed records, drop the deleted ones and update the index."""
+        pid = self.project["_id"]
+        self.store.projects.update_one({"_id": pid}, {"$set": {"commit_run_id": run_id}})
+        now = now_ms()
+        writes: list[Any] = []
+        written = 0
+        for key, data, digest in result.spool:
+            doc = {
+                "_id": f"{pid}:{key}",
+                "project_id": pid,
+                "key": key,
+                "data": data,
+                "hash": digest,
+                "updated_at": now,
+            }
+            writes.append(ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
+            if len(writes) >= WRITE_BATCH:
+                written += self._flush(writes)
+        written += self._flush(writes)
+        for start in range(0, len(result.deleted), WRITE_BATCH):
+            ids = [f"{pid}:{key}" for key in result.deleted[start : start + WRITE_BATCH]]
+            self.store.records.delete_many({"_id": {"$in": ids}})
+        if result.recovering:
+            buckets = self.index.rebuild(
+                (doc["key"], doc["hash"])
+                for doc in self.store.records.find({"project_id": pid}, {"key": 1, "hash": 1})
+            )
+        else:
+            buckets = self.index.apply(((k, h) for k, _, h in result.spool), result.deleted)
+        return {
+            "records_written": written,
+            "records_deleted": len(result.deleted),
+            "index_buckets_written": buckets,
+        }
+
+    def _flush(self, writes: list[Any]) -> int:
+        if not writes:
+            return 0
+        self.store.records.bulk_write(writes, ordered=False)
+        count = len(writes)
+        writes.clear()
+        return count
+
+    def finish_commit(self) -> None:
+        self.store.projects.update_one(
+            {"_id": self.project["_id"]}, {"$set": {"commit_run_id": None}}
+        )

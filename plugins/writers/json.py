@@ -1,0 +1,26 @@
+"""`json`: one JSON array of objects, written element by element."""
+
+from __future__ import annotations
+
+import json
+
+from plugins.base import Record
+from plugins.writers.base import Output, Writer, WriterOptions, json_safe
+
+
+class JsonWriter(Writer):
+    format = "json"
+    extension = ".json"
+    media_type = "application/json"
+
+    def __init__(self, out: Output, options: WriterOptions) -> None:
+        super().__init__(out, options)
+        self.count = 0
+
+    def write(self, record: Record) -> None:
+        self.text.write("[\n" if self.count == 0 else ",\n")
+        self.text.write(json.dumps(json_safe(record), ensure_ascii=False))
+        self.count += 1
+
+    def close(self) -> None:
+        self.text.write("[]\n" if self.count == 0 else "\n]\n")
