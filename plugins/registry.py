@@ -7,6 +7,7 @@ package that declares the entry point is usable after `pip install` alone.
 
 from __future__ import annotations
 
+import importlib
 import os
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
@@ -48,6 +49,9 @@ def _load(name: str, value: str) -> type[Connector]:
 def get_connector(name: str) -> type[Connector]:
     """The connector class registered as `name`; the error names it and lists what exists."""
     ep = _entry_points().get(name)
+    if ep is None:
+        importlib.invalidate_caches()  # a package installed since this process started
+        ep = _entry_points().get(name)
     if ep is None:
         known = ", ".join(available()) or "none"
         raise UnknownConnector(

@@ -7,6 +7,7 @@ import csv
 import http.server
 import io
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -242,3 +243,61 @@ def redis_client_no_flush() -> Any:
     import redis
 
     return redis.Redis.from_url(redis_url(REDIS_DB))
+
+
+@pytest.fixture
+def tiny_connector_installed() -> Iterator[None]:
+    """The third-party package under tests/fixtures, installed with pip into this venv."""
+    package = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_connector"
+    pip = [sys.executable, "-m", "pip", "-q"]
+    subprocess.run([*pip, "install", "--no-deps", str(package)], check=True, timeout=180)
+    try:
+        yield
+    finally:
+        subprocess.run([*pip, "uninstall", "-y", "syncfarm-tiny-connector"], timeout=120)
+
+
+def test_a_connector_installed_with_pip_is_used_by_the_running_farm(
+    farm: Farm, tiny_connector_installed: None, tmp_path: Path
+) -> None:
+    suite = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/plugins/test_connector_suite.py",
+            "-k",
+            "tiny",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert suite.returncode == 0, suite.stdout[-2000:]
+    assert " passed" in suite.stdout
+
+    feed = tmp_path / "feed.csv"
+    feed.write_text("sku,title\nT-1,fine\nT-2,please refuse\n")
+    pid = farm.api("POST", "/projects/", {"name": "third-party"}).json()["id"]
+    farm.api(
+        "POST",
+        f"/projects/{pid}/connections/",
+        {"connector": "feed", "role": "source", "settings": {"url": str(feed)}},
+    )
+    tiny = farm.api(
+        "POST", f"/projects/{pid}/connections/", {"connector": "tiny", "role": "channel"}
+    )
+    assert tiny.status_code == 201, tiny.text
+    rid = _run_now(farm, pid, _job(farm, pid))
+    run = farm.wait_for_run(rid, {"succeeded", "failed"}, 60)
+    assert run["state"] == "succeeded", run
+    sent = next(s for s in run["stages"] if s["name"] == "send:tiny")
+    assert sent["counts"] == {"sent": 2, "acknowledged": 1, "failed": 1}
+    issues = farm.api("GET", f"/projects/{pid}/issues").json()
+    assert [(i["key"], i["code"]) for i in issues] == [("T-2", "TINY-1")]
+    received = Path(farm.env["SYNCFARM_DATA_DIR"]) / "tiny" / f"{tiny.json()['id']}.jsonl"
+    assert len(received.read_text().splitlines()) == 2
