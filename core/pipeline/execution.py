@@ -52,9 +52,8 @@ class RunExecution:
         if not self.project:
             raise ConnectorError("the project of this run no longer exists")
         kind = JobKind(self.run["job_kind"])
-        connections = [
-            c for c in project_connections(self.store, self.project["_id"]) if not c["paused"]
-        ]
+        self.all_connections = project_connections(self.store, self.project["_id"])
+        connections = [c for c in self.all_connections if not c["paused"]]
         if kind == JobKind.TASK:
             self._task(connections)
             return
@@ -193,7 +192,8 @@ class RunExecution:
         counts = importer.commit(result, self.run["_id"])
         key_field = self._key_field(connections)
         full = result.recovering or bool(self.project.get("full_rescan"))
-        for channel in self._channels(connections, all_channels=True):
+        # Paused channels keep their changes up to date too, to send them once resumed.
+        for channel in self._channels(self.all_connections, all_channels=True):
             changes = ChannelChanges(self.store, self.project, channel, key_field)
             if full or changes.needs_recompute():
                 found = changes.recompute()

@@ -452,3 +452,16 @@ def test_alerts_tell_the_merchant_when_a_source_fails_or_the_catalog_shrinks(
     assert failed["state"] == RunState.FAILED
     assert [a["alert"] for a in webhook["received"]] == ["count_drop_pct", "source_failed"]
     assert "no key column 'sku'" in webhook["received"][1]["message"]
+
+
+def test_a_paused_channel_gets_what_changed_meanwhile_once_resumed(shop: Shop) -> None:
+    api = shop.connect({"connector": "recording", "role": "channel"})
+    shop.run()
+    update_connection(shop.store, shop.project, api["_id"], {"paused": True})
+    RecordingChannel.received.clear()
+    shop.write_feed(["A-1,Red shirt,5.00", "A-2,Blue shirt,21.50"])
+    shop.run()
+    assert RecordingChannel.received == []
+    update_connection(shop.store, shop.project, api["_id"], {"paused": False})
+    shop.run()
+    assert [(c.key, c.op) for c in RecordingChannel.received] == [("A-1", "update")]
