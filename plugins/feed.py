@@ -1,24 +1,36 @@
-"""`feed`: a source reading a CSV feed from a file path or an http(s) URL, as a stream."""
+"""`feed`: a source reading a product feed as a stream of records.
+
+The feed comes from an http(s) URL, a `file://` URL or an absolute path, maybe gzip- or
+zip-compressed (`plugins.sources.transport`), in one of the formats of
+`plugins.sources.formats`: CSV/TSV/TXT, JSON, JSON Lines, XML, a Google Merchant feed or
+Shopify products. Nothing holds the whole feed: memory stays bounded whatever its size.
+"""
 
 from __future__ import annotations
 
 import codecs
-import csv
-import io
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import requests
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from core.errors import ConnectorError
-from plugins.base import Connector, Record
+from plugins.base import Connector, ConnectorContext, Record
+from plugins.sources.auth import AuthSettings
+from plugins.sources.detect import detect_format, html_title, looks_like_html, strip_bom
+from plugins.sources.fetch import HttpOptions
+from plugins.sources.files import check_file_allowed, local_path
+from plugins.sources.formats import CHECKS_ITS_KEYS, READERS, ReadOptions
+from plugins.sources.formats.keys import check_key
+from plugins.sources.stream import SNIFF_BYTES
+from plugins.sources.transport import OpenedFeed, open_feed
 
-SNIFF_BYTES = 64 * 1024
+__all__ = ["FeedConnector", "FeedSettings", "check_file_allowed", "local_path"]
+
+FORMATS = ("auto", *READERS)
 FORBIDDEN_DELIMITERS = frozenset({"\n", "\r", '"', "\x00"})
 
 
@@ -27,15 +39,74 @@ class FeedSettings(Schema):
         required=True,
         metadata={"description": "http(s) URL, file:// URL or absolute file path of the feed"},
     )
-    key = fields.String(load_default="sku", metadata={"description": "the record key column"})
+    format = fields.String(
+        load_default="auto",
+        validate=validate.OneOf(FORMATS),
+        metadata={
+            "description": "csv, tsv, txt, json, jsonl, xml, google (Merchant RSS/Atom), "
+            "shopify (Admin API products); auto: from the URL's extension, the Content-Type "
+            "or the first bytes"
+        },
+    )
+    key = fields.String(load_default="sku", metadata={"description": "the record key field"})
     delimiter = fields.String(
         load_default=None,
         allow_none=True,
         validate=validate.Length(equal=1),
-        metadata={"description": "column delimiter; detected when not given"},
+        metadata={"description": "column delimiter of CSV/TSV/TXT; detected when not given"},
     )
     encoding = fields.String(
-        load_default="utf-8-sig", metadata={"description": "e.g. utf-8-sig, cp1252, latin-1"}
+        load_default="auto",
+        metadata={
+            "description": "auto (UTF-8 with or without BOM, else cp1252/latin-1), or a codec "
+            "such as utf-8, cp1252, latin-1"
+        },
+    )
+    items_path = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^[^.\s]+(\.[^.\s]+)*$", error="a dotted path, e.g. data.items"),
+        metadata={
+            "description": "JSON: dotted path of the list of items in the top-level object; "
+            "default: the first list of objects"
+        },
+    )
+    item_path = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1),
+        metadata={
+            "description": "XML: element name of one item (item, g:item) or a slash path "
+            "(/catalog/product); default: RSS items, Atom entries, else the root's children"
+        },
+    )
+    zip_member = fields.String(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "the file to read in a zip feed; default: its first file"},
+    )
+    auth = fields.Nested(
+        AuthSettings,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "http(s) authentication: basic, bearer, header or query"},
+    )
+    timeout_s = fields.Float(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=0, min_inclusive=False, max=3600),
+        metadata={
+            "description": "seconds to wait for the server to connect or send more bytes; "
+            "default: the farm's SYNCFARM_HTTP_TIMEOUT_S"
+        },
+    )
+    retries = fields.Integer(
+        load_default=3,
+        validate=validate.Range(min=0, max=10),
+        metadata={
+            "description": "times to retry after a connection error or a 5xx answer "
+            "(waits 1, 2, 4 … s with jitter); 429 answers wait apart"
+        },
     )
 
     @validates("url")
@@ -48,6 +119,8 @@ class FeedSettings(Schema):
 
     @validates("encoding")
     def _check_encoding(self, value: str, **_: Any) -> None:
+        if value == "auto":
+            return
         try:
             codecs.lookup(value)
         except LookupError:
@@ -60,9 +133,21 @@ class FeedSettings(Schema):
 
 
 class FeedConnector(Connector):
+    """Reads a feed as records. `sleep` is how retries wait (tests pass one that does not)."""
+
     name = "feed"
     settings_schema = FeedSettings
     roles = frozenset({"source", "secondary", "combined"})
+
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        context: ConnectorContext,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(settings, context)
+        self.sleep = sleep
 
     @classmethod
     def example_settings(cls, workdir: Path) -> dict[str, Any]:
@@ -71,93 +156,57 @@ class FeedConnector(Connector):
         return {"url": str(path)}
 
     def read(self) -> Iterator[Record]:
-        key = self.key_field
-        with self._open() as raw:
-            stream = io.BufferedReader(raw, buffer_size=SNIFF_BYTES)
-            head = stream.peek(SNIFF_BYTES).decode(self.settings["encoding"], errors="replace")
-            delimiter = self.settings.get("delimiter") or _sniff_delimiter(head)
-            text = io.TextIOWrapper(stream, encoding=self.settings["encoding"], newline="")
-            reader = csv.DictReader(text, delimiter=delimiter)
-            if not reader.fieldnames or key not in reader.fieldnames:
-                found = ", ".join(reader.fieldnames or []) or "no header"
-                raise ConnectorError(
-                    f"the feed has no key column {key!r} (columns: {found}); set `key` to the "
-                    "column that identifies a record"
-                )
-            columns = len(reader.fieldnames)
-            try:
-                for row in reader:
-                    if None in row:
-                        raise ConnectorError(
-                            f"line {reader.line_num} has more fields than the header ({columns})"
-                        )
-                    if not row.get(key):
-                        raise ConnectorError(
-                            f"line {reader.line_num} has an empty key column {key!r}"
-                        )
-                    yield {k: (v if v is not None else "") for k, v in row.items()}
-            except UnicodeDecodeError:
-                raise ConnectorError(
-                    f"the feed is not valid {self.settings['encoding']} after line "
-                    f"{reader.line_num}; set `encoding` (e.g. cp1252)"
-                ) from None
-            except csv.Error as exc:
-                raise ConnectorError(f"line {reader.line_num} is not valid CSV: {exc}") from None
-
-    @contextmanager
-    def _open(self) -> Iterator[Any]:
-        """The feed's bytes as a raw stream (an HTTP body is streamed, never held whole)."""
-        url: str = self.settings["url"]
-        parsed = urlparse(url)
-        if parsed.scheme in ("http", "https"):
-            try:
-                response = requests.get(url, stream=True, timeout=self.context.http_timeout_s)
-            except requests.RequestException as exc:
-                raise ConnectorError(f"could not fetch the feed {url}: {exc}") from exc
-            with response:
-                if response.status_code >= 400:
-                    raise ConnectorError(
-                        f"fetching the feed {url} answered HTTP {response.status_code}"
-                    )
-                response.raw.decode_content = True
-                response.raw.auto_close = False
-                yield response.raw
-            return
-        path = local_path(url)
-        try:
-            check_file_allowed(path)
-        except ValidationError as exc:
-            raise ConnectorError(" ".join(map(str, exc.messages))) from None
-        try:
-            handle = path.open("rb")
-        except OSError as exc:
-            raise ConnectorError(f"could not open the feed file {path}: {exc.strerror}") from exc
-        with handle:
-            yield handle
-
-
-def local_path(url: str) -> Path:
-    parsed = urlparse(url)
-    return Path(parsed.path if parsed.scheme == "file" else url)
-
-
-def check_file_allowed(path: Path) -> None:
-    """Refuse feed files outside `SYNCFARM_FILE_ROOTS` (colon-separated folders) when set."""
-    raw = os.environ.get("SYNCFARM_FILE_ROOTS", "").strip()
-    if not raw:
-        return
-    resolved = path.resolve()
-    roots = [Path(r).resolve() for r in raw.split(":") if r]
-    if not any(resolved.is_relative_to(root) for root in roots):
-        raise ValidationError(
-            f"feed files must be under {', '.join(map(str, roots))} (SYNCFARM_FILE_ROOTS); "
-            f"{path} is not"
+        settings = self._settings()
+        http = HttpOptions(
+            timeout_s=settings["timeout_s"] or self.context.http_timeout_s,
+            retries=settings["retries"],
+            auth=settings["auth"],
+            sleep=self.sleep,
         )
+        options = ReadOptions(
+            key=settings["key"],
+            delimiter=settings["delimiter"],
+            encoding=settings["encoding"],
+            items_path=settings["items_path"],
+            item_path=settings["item_path"],
+        )
+        with open_feed(settings["url"], http=http, zip_member=settings["zip_member"]) as feed:
+            head = feed.stream.head()
+            _check_is_a_feed(feed, head)
+            format_name = settings["format"]
+            if format_name == "auto":
+                format_name = detect_format(feed.name, feed.content_type, head)
+            records = READERS[format_name](feed.stream, options)
+            if format_name in CHECKS_ITS_KEYS:
+                yield from records
+                return
+            for number, record in enumerate(records, start=1):
+                yield check_key(record, options.key, f"item {number}")
+
+    def _settings(self) -> dict[str, Any]:
+        """The settings with defaults for keys added since the connection was saved."""
+        try:
+            loaded: dict[str, Any] = FeedSettings().load(self.settings)
+        except ValidationError as exc:
+            raise ConnectorError(
+                f"the feed's settings are not valid: {exc.messages}; edit the connection"
+            ) from None
+        return loaded
 
 
-def _sniff_delimiter(sample: str) -> str:
-    try:
-        first_line = sample.lstrip("\ufeff").split("\n", 1)[0]
-        return csv.Sniffer().sniff(first_line or ",", ",;\t|").delimiter
-    except csv.Error:
-        return ","
+def _check_is_a_feed(feed: OpenedFeed, head: bytes) -> None:
+    if not head:
+        raise ConnectorError(f"the feed is empty: {feed.shown} has 0 bytes")
+    if len(head) < SNIFF_BYTES and not strip_bom(head).strip():
+        raise ConnectorError(f"the feed is empty: {feed.shown} holds only blanks")
+    if looks_like_html(head):
+        title = html_title(head)
+        titled = f" (titled {title!r})" if title else ""
+        if feed.remote:
+            raise ConnectorError(
+                f"the server answered an HTML page instead of a feed{titled}; check `url`, "
+                "and `auth` if the page asks to log in"
+            )
+        raise ConnectorError(
+            f"the feed file {feed.shown} is an HTML page{titled}, not a feed; check `url`"
+        )

@@ -16,6 +16,7 @@ from core.models import RunState
 from core.pipeline import RunExecution
 from worker import runtime
 from worker.broker import RUN_ACTOR, RUNS_QUEUE
+from worker.enqueue import submit_run
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,12 @@ def execute_run(run_id: str) -> None:
         log.info("run %s is finished or unknown; nothing to do", run_id)
         return
     try:
-        RunExecution(store, runtime.settings(), run).execute()
+        RunExecution(
+            store,
+            runtime.settings(),
+            run,
+            submit=lambda follow_up: submit_run(store, dramatiq.get_broker(), follow_up),
+        ).execute()
     except PyMongoError:
         raise
     except RunHeld as exc:

@@ -39,6 +39,36 @@ class ImportResult:
     failed_sources: list[tuple[str, str]] = field(default_factory=list)
 
 
+class _Diff:
+    """Sorts each record read into inserted, updated or unchanged against the previous state
+    (`known`, whose keys it marks SEEN); changed records go to the spool."""
+
+    def __init__(self, known: dict[str, int], spool: RecordSpool, counts: dict[str, int]):
+        self.known = known
+        self.spool = spool
+        self.counts = counts
+        self.new_keys: set[str] = set()
+
+    def add(self, key: str, data: Record) -> bool:
+        """False when `key` was already read in this run."""
+        previous = self.known.get(key)
+        if previous == SEEN or key in self.new_keys:
+            return False
+        digest = content_hash(data)
+        if previous is None:
+            self.new_keys.add(key)
+            self.counts["inserted"] += 1
+            self.spool.append(key, data, digest)
+        else:
+            self.known[key] = SEEN
+            if previous != int(digest, 16):
+                self.counts["updated"] += 1
+                self.spool.append(key, data, digest)
+            else:
+                self.counts["unchanged"] += 1
+        return True
+
+
 class Importer:
     """Reads the project's sources and commits what changed.
 
@@ -82,29 +112,20 @@ class Importer:
         spool = RecordSpool(self.workdir)
         counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "deleted": 0}
         try:
-            new_keys: set[str] = set()
+            diff = _Diff(known, spool, counts)
             source = self.connector_for(primaries[0])
             records = self._joined(source, secondaries, combined)
             for number, (key, data) in enumerate(records, start=1):
-                previous = known.get(key)
-                if previous == SEEN or key in new_keys:
+                if not diff.add(key, data):
                     raise ConnectorError(f"duplicate key {key!r} at item {number} of the feed")
-                digest = content_hash(data)
-                if previous is None:
-                    new_keys.add(key)
-                    counts["inserted"] += 1
-                    spool.append(key, data, digest)
-                else:
-                    known[key] = SEEN
-                    if previous != int(digest, 16):
-                        counts["updated"] += 1
-                        spool.append(key, data, digest)
-                    else:
-                        counts["unchanged"] += 1
                 counts["read"] = number
                 if number % PROGRESS_EVERY == 0:
                     self.progress(number, None)
-            counts["read"] += self._append_combined_only(combined, known, new_keys, spool, counts)
+            # Records that only combined sources have join the catalog too.
+            for extra in combined:
+                for key, data in extra:
+                    if diff.add(key, data):
+                        counts["read"] += 1
         except BaseException:
             spool.close()
             raise
@@ -178,36 +199,6 @@ class Importer:
                 if found:
                     data.update({k: v for k, v in found.items() if k != key_field})
             yield key, data
-
-    def _append_combined_only(
-        self,
-        combined: list[KeyedRecords],
-        known: dict[str, int],
-        new_keys: set[str],
-        spool: RecordSpool,
-        counts: dict[str, int],
-    ) -> int:
-        """Records that only combined sources have join the catalog too."""
-        added = 0
-        for extra in combined:
-            for key, data in extra:
-                previous = known.get(key)
-                if previous == SEEN or key in new_keys:
-                    continue
-                digest = content_hash(data)
-                added += 1
-                if previous is None:
-                    new_keys.add(key)
-                    counts["inserted"] += 1
-                    spool.append(key, data, digest)
-                else:
-                    known[key] = SEEN
-                    if previous != int(digest, 16):
-                        counts["updated"] += 1
-                        spool.append(key, data, digest)
-                    else:
-                        counts["unchanged"] += 1
-        return added
 
     def _check_shrink(self, before: int, read: int, deleting: int) -> None:
         """Hold the run, changing nothing, when the feed is empty or lost too many records:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from core.projects import create_project, update_project
 from core.store import Store
 from core.tenants import create_tenant
 from plugins.file import export_path
+from tests.httpserver import QuietHandler, serving
 from tests.plugins.fakes import RecordingChannel, add_connectors
 from worker.actors import execute_run
 
@@ -333,7 +332,7 @@ def test_a_run_stopped_by_the_time_limit_ends_failed_and_frees_its_job(
 def images() -> Iterator[dict[str, Any]]:
     state: dict[str, Any] = {"etag": '"v1"', "gets": 0}
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _head(self) -> None:
             self.send_response(200)
             self.send_header("ETag", state["etag"])
@@ -348,17 +347,9 @@ def images() -> Iterator[dict[str, Any]]:
             self._head()
             self.wfile.write(b"image")
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state["url"] = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(Handler) as url:
+        state["url"] = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_check_task_queues_its_follow_up_only_when_there_is_work(
@@ -404,24 +395,16 @@ def webhook() -> Iterator[dict[str, Any]]:
 
     state: dict[str, Any] = {"received": []}
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers["Content-Length"]))
             state["received"].append(json.loads(body))
             self.send_response(204)
             self.end_headers()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    try:
+    with serving(Handler) as url:
+        state["url"] = f"{url}/hook"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_alerts_tell_the_merchant_when_a_source_fails_or_the_catalog_shrinks(

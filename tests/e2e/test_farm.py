@@ -4,12 +4,10 @@ the REST API only, against the real Redis and an nx-27017 server."""
 from __future__ import annotations
 
 import csv
-import http.server
 import io
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -24,6 +22,7 @@ import requests
 from cron.leader import LEADER_KEY
 from tests.conftest import free_port, redis_client, redis_url
 from tests.e2e.farm import Farm
+from tests.httpserver import QuietHandler, serving
 
 pytestmark = pytest.mark.e2e
 REDIS_DB = 14
@@ -33,7 +32,7 @@ REDIS_DB = 14
 def slow_feeds() -> Iterator[str]:
     """An HTTP server whose feeds take `?delay=` seconds to answer."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802
             query = parse_qs(urlparse(self.path).query)
             time.sleep(float(query.get("delay", ["0"])[0]))
@@ -44,16 +43,8 @@ def slow_feeds() -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/feed.csv"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield f"{url}/feed.csv"
 
 
 @pytest.fixture(scope="module")
