@@ -12,8 +12,9 @@ from api.pagination import page_of
 from api.schemas import Timestamp
 from core.clock import now_ms
 from core.connections import get_connection
-from core.pipeline.changes import ChangeState
+from core.pipeline.changes import ChangeState, reset_changes
 from core.projects import get_project
+from core.troubleshoot import troubleshoot
 
 blp = Blueprint(
     "changes",
@@ -62,6 +63,7 @@ class IssueOut(Schema):
     code = fields.String(allow_none=True)
     message = fields.String(allow_none=True)
     count = fields.Integer()
+    needs_person = fields.Boolean()
     first_seen = Timestamp()
     last_seen = Timestamp()
     run_id = fields.String(allow_none=True)
@@ -117,6 +119,48 @@ def approve(data: dict[str, Any], project_id: str) -> dict[str, Any]:
         {"$set": {"state": ChangeState.PENDING.value, "approved": True, "updated_at": now_ms()}},
     )
     return {"approved": done.modified_count}
+
+
+class ResetIn(Schema):
+    channel = fields.String(required=True)
+    keys = fields.List(
+        fields.String(),
+        validate=validate.Length(min=1, max=10_000),
+        metadata={"description": "default: every stopped or failed change"},
+    )
+
+
+class ResetOut(Schema):
+    reset = fields.Integer()
+
+
+@blp.route("/changes/reset", methods=["POST"])
+@blp.arguments(ResetIn)
+@blp.response(200, ResetOut)
+def reset(data: dict[str, Any], project_id: str) -> dict[str, Any]:
+    """Send stopped (or failed) changes again at the next send, after a person fixed the cause."""
+    project = _project(project_id)
+    channel = get_connection(services.store(), project, data["channel"])
+    return {"reset": reset_changes(services.store(), channel, data.get("keys"))}
+
+
+class TroubleshootOut(Schema):
+    connection_id = fields.String()
+    code = fields.String(allow_none=True)
+    pattern = fields.String()
+    example = fields.String(allow_none=True)
+    count = fields.Integer()
+    needs_person = fields.Integer()
+    sample_keys = fields.List(fields.String())
+    first_seen = Timestamp()
+    last_seen = Timestamp()
+
+
+@blp.route("/troubleshoot", methods=["GET"])
+@blp.response(200, TroubleshootOut(many=True))
+def troubleshoot_view(project_id: str) -> list[dict[str, Any]]:
+    """Issues grouped by channel, platform code and message pattern, largest group first."""
+    return troubleshoot(services.store(), _project(project_id)["_id"])
 
 
 @blp.route("/issues", methods=["GET"])

@@ -92,27 +92,6 @@ class ConnectionItem(MethodView):
         connections_service.delete_connection(services.store(), _project(project_id), connection_id)
 
 
-def _button_job(project: dict[str, Any], connection: dict[str, Any], kind: str) -> dict[str, Any]:
-    """The manual job behind a connection's fetch/send/sync button (created on first use)."""
-    store = services.store()
-    job_id = f"job_{connection['_id']}_{kind}"
-    job: dict[str, Any] | None = store.jobs.find_one({"_id": job_id})
-    if job is None:
-        job = jobs_service.create_job(
-            store,
-            services.tenant(),
-            project,
-            {
-                "kind": kind,
-                "name": f"{kind} ({connection['name']})",
-                "connection_id": connection["_id"],
-                "schedule": {"mode": "manual"},
-            },
-            job_id=job_id,
-        )
-    return job
-
-
 def _press(project_id: str, connection_id: str, kind: str) -> dict[str, Any]:
     project = _project(project_id)
     connection = connections_service.get_connection(services.store(), project, connection_id)
@@ -120,7 +99,7 @@ def _press(project_id: str, connection_id: str, kind: str) -> dict[str, Any]:
         abort(422, message="fetch reads sources; this connection is a channel: use send or sync")
     if kind == "send" and connection["role"] != "channel":
         abort(422, message="send writes to channels; this connection is a source: use fetch")
-    job = _button_job(project, connection, kind)
+    job = jobs_service.connection_job(services.store(), project, connection, kind)
     run = runs_service.claim_run(services.store(), job, Trigger.MANUAL)
     assert run is not None
     services.submit_run(run)

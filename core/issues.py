@@ -28,8 +28,11 @@ def record_issues(
     problems: Iterable[tuple[str, str | None, str | None]],
     *,
     run_id: str | None = None,
+    needs_person: set[str] | None = None,
 ) -> int:
-    """Open or update issues for (key, code, message) triples; returns how many."""
+    """Open or update issues for (key, code, message) triples; returns how many. Keys in
+    `needs_person` are marked so: retrying stopped, a person must act then reset them."""
+    stopped = needs_person or set()
     now = now_ms()
     writes: list[Any] = []
     for key, code, message in problems:
@@ -45,6 +48,7 @@ def record_issues(
                         "message": message,
                         "last_seen": now,
                         "run_id": run_id,
+                        "needs_person": key in stopped,
                     },
                     "$setOnInsert": {"first_seen": now},
                     "$inc": {"count": 1},

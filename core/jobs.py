@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pymongo.errors import DuplicateKeyError
+
 from core.clock import to_ms, utcnow
 from core.errors import Invalid, NotFound, PlanLimitExceeded, ScheduleError
 from core.ids import new_id
@@ -123,6 +125,36 @@ def create_job(
     if job["kind"] == JobKind.TASK:
         _create_follow_up(store, job)
     return job
+
+
+def connection_job(
+    store: Store, project: dict[str, Any], connection: dict[str, Any], kind: str
+) -> dict[str, Any]:
+    """The manual job behind a connection's fetch/send/sync button, created on first use
+    (also used for the automatic retries of a channel's failed changes)."""
+    job_id = f"job_{connection['_id']}_{kind}"
+    job: dict[str, Any] | None = store.jobs.find_one({"_id": job_id})
+    if job is not None:
+        return job
+    tenant = store.tenants.find_one({"_id": project["tenant_id"]}) or {
+        "_id": "",
+        "plan": "unlimited",
+    }
+    try:
+        return create_job(
+            store,
+            tenant,
+            project,
+            {
+                "kind": kind,
+                "name": f"{kind} ({connection['name']})",
+                "connection_id": connection["_id"],
+                "schedule": {"mode": "manual"},
+            },
+            job_id=job_id,
+        )
+    except DuplicateKeyError:  # created meanwhile by another process
+        return store.jobs.find_one({"_id": job_id}) or {}
 
 
 def update_job(

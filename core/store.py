@@ -33,7 +33,11 @@ INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     "runs": [[("project_id", 1), ("queued_at", -1)], [("state", 1), ("queued_at", 1)]],
     "records": [[("project_id", 1)]],
     "record_index": [[("project_id", 1)]],
-    "changes": [[("connection_id", 1), ("state", 1)], [("project_id", 1)]],
+    "changes": [
+        [("connection_id", 1), ("state", 1)],
+        [("project_id", 1)],
+        [("state", 1), ("next_attempt_at", 1)],
+    ],
     "issues": [[("project_id", 1)]],
     "task_state": [[("connection_id", 1)]],
 }

@@ -26,6 +26,7 @@ from core import runs as runs_service
 from core.clock import to_ms, utcnow
 from core.errors import QueueUnavailable
 from core.models import Trigger
+from core.pipeline.changes import channels_with_due_retries
 from core.store import Store
 from cron.leader import LeaderLease
 from cron.wake import WAKE_CHANNEL
@@ -34,6 +35,7 @@ from worker.enqueue import enqueue_run, submit_run
 log = logging.getLogger(__name__)
 
 TICK_BATCH = 1000
+RETRY_SCAN_S = 15.0
 
 
 class Ticker:
@@ -68,6 +70,7 @@ class Ticker:
         self.max_sleep_s = min(poll_s, lease_s / 3)
         self.resend_after_ms = int(resend_after_s * 1000)
         self._next_resend = 0.0
+        self._next_retry_scan = 0.0
         self.stopping = threading.Event()
 
     def tick(self, now: datetime | None = None) -> int:
@@ -126,6 +129,24 @@ class Ticker:
             enqueue_run(self.broker, run)
         return len(stale)
 
+    def retry_failed_changes(self, now: datetime | None = None) -> int:
+        """Queue a `retry` run of each channel whose failed changes are due again, so failed
+        records are retried on their own, not only when something new happens."""
+        queued = 0
+        for project_id, connection_id in channels_with_due_retries(
+            self.store, to_ms(now or utcnow())
+        ):
+            project = self.store.projects.find_one({"_id": project_id})
+            connection = self.store.connections.find_one({"_id": connection_id})
+            if not project or not connection or project.get("paused") or connection["paused"]:
+                continue
+            job = jobs_service.connection_job(self.store, project, connection, "send")
+            run = runs_service.claim_run(self.store, job, Trigger.RETRY)
+            if run is not None:
+                submit_run(self.store, self.broker, run)
+                queued += 1
+        return queued
+
     def seconds_until_due(self, now: datetime) -> float:
         first = self.store.jobs.find_one(
             {"next_fire_at": {"$ne": None}}, sort=[("next_fire_at", 1)]
@@ -144,6 +165,9 @@ class Ticker:
         if time.monotonic() >= self._next_resend:
             self._next_resend = time.monotonic() + min(60.0, self.resend_after_ms / 1000)
             self.resend_stale_runs()
+        if time.monotonic() >= self._next_retry_scan:
+            self._next_retry_scan = time.monotonic() + RETRY_SCAN_S
+            self.retry_failed_changes()
         return min(self.seconds_until_due(utcnow()), self.max_sleep_s)
 
     def run_forever(self) -> None:

@@ -10,6 +10,7 @@ or an interrupted commit.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from typing import Any
@@ -29,10 +30,20 @@ class ChangeState(StrEnum):
     UNAPPROVED = "unapproved"  # a new record waiting for a person (channel without auto-absorb)
     SENDING = "sending"
     DONE = "done"
-    FAILED = "failed"
+    FAILED = "failed"  # retried on its own after a backoff (`next_attempt_at`)
+    STOPPED = "stopped"  # failed the same way too often: a person must act, then reset it
 
 
 OPEN_STATES = (ChangeState.PENDING, ChangeState.UNAPPROVED, ChangeState.FAILED)
+DEFAULT_MAX_IDENTICAL_FAILURES = 5
+RETRY_BASE_S = 60
+RETRY_CAP_S = 6 * 3600
+
+
+def retry_delay_ms(attempts: int) -> int:
+    """Exponential backoff with ±20 % jitter: 1, 2, 4 … minutes, at most 6 hours."""
+    delay_s = min(RETRY_CAP_S, RETRY_BASE_S * 2 ** max(0, attempts - 1))
+    return int(delay_s * random.uniform(0.8, 1.2) * 1000)
 
 
 def change_id(connection_id: str, key: str) -> str:
@@ -68,6 +79,8 @@ class ChannelChanges:
         self.channel = channel
         self.rules = channel_rules(project, channel, key_field)
         self.read_only = set(channel.get("read_only_fields") or [])
+        #: keys whose change `acknowledge` stopped (the same failure too often)
+        self.stopped_keys: set[str] = set()
 
     def view(self, data: dict[str, Any] | None) -> dict[str, Any] | None:
         """The record as this channel gets it; None when its rules filter it out."""
@@ -149,6 +162,8 @@ class ChannelChanges:
             "acked_hash": doc.get("acked_hash") if doc else None,
             "approved": bool(doc.get("approved")) if doc else False,
             "attempts": 0,
+            "identical_failures": 0,
+            "next_attempt_at": None,
             "last_error": None,
             "updated_at": now,
         }
@@ -190,11 +205,21 @@ class ChannelChanges:
             {"connection_id": self.channel["_id"], "state": {"$in": list(states)}}
         ).sort("_id", 1)
 
+    def due_changes(self, now: int) -> Iterator[dict[str, Any]]:
+        """What a send should deliver now: pending changes, and failed ones whose backoff
+        has passed."""
+        for doc in self.open_changes([ChangeState.PENDING, ChangeState.FAILED]):
+            if doc["state"] == ChangeState.PENDING or (doc.get("next_attempt_at") or 0) <= now:
+                yield doc
+
     def acknowledge(
         self, results: Iterable[tuple[dict[str, Any], bool, str | None, str | None]]
     ) -> dict[str, int]:
-        """Record what the channel said: (change doc, ok, code, message) each."""
-        counts = {"acknowledged": 0, "failed": 0}
+        """Record what the channel said: (change doc, ok, code, message) each. A failure is
+        retried after a backoff; the same failure `max_identical_failures` times in a row
+        (a connection setting, default 5) stops the change until a person resets it."""
+        counts = {"acknowledged": 0, "failed": 0, "stopped": 0}
+        limit = int(self.channel.get("max_identical_failures") or DEFAULT_MAX_IDENTICAL_FAILURES)
         writes: list[Any] = []
         now = now_ms()
         for doc, ok, code, message in results:
@@ -205,16 +230,27 @@ class ChannelChanges:
                     "state": ChangeState.DONE.value,
                     "acked_hash": doc["hash"],
                     "attempts": 0,
+                    "identical_failures": 0,
+                    "next_attempt_at": None,
                     "last_error": None,
                     "updated_at": now,
                 }
             else:
-                counts["failed"] += 1
+                error = {"code": code, "message": message}
+                same = doc.get("last_error") == error
+                identical = doc.get("identical_failures", 0) + 1 if same else 1
+                attempts = doc.get("attempts", 0) + 1
+                stopped = identical >= limit
+                counts["stopped" if stopped else "failed"] += 1
+                if stopped:
+                    self.stopped_keys.add(doc["key"])
                 updated = {
                     **doc,
-                    "state": ChangeState.FAILED.value,
-                    "attempts": doc.get("attempts", 0) + 1,
-                    "last_error": {"code": code, "message": message},
+                    "state": (ChangeState.STOPPED if stopped else ChangeState.FAILED).value,
+                    "attempts": attempts,
+                    "identical_failures": identical,
+                    "next_attempt_at": None if stopped else now + retry_delay_ms(attempts),
+                    "last_error": error,
                     "updated_at": now,
                 }
             writes.append(ReplaceOne({"_id": doc["_id"]}, updated))
@@ -224,3 +260,36 @@ class ChannelChanges:
         if writes:
             self.store.changes.bulk_write(writes, ordered=False)
         return counts
+
+
+def reset_changes(store: Store, channel: dict[str, Any], keys: list[str] | None) -> int:
+    """Make stopped (and failed) changes pending again, with a fresh count of attempts."""
+    selector: dict[str, Any] = {
+        "connection_id": channel["_id"],
+        "state": {"$in": [ChangeState.STOPPED.value, ChangeState.FAILED.value]},
+    }
+    if keys is not None:
+        selector["_id"] = {"$in": [change_id(channel["_id"], key) for key in keys]}
+    fresh = {
+        "state": ChangeState.PENDING.value,
+        "attempts": 0,
+        "identical_failures": 0,
+        "next_attempt_at": None,
+        "updated_at": now_ms(),
+    }
+    done = store.changes.update_many(selector, {"$set": fresh})
+    issue_ids = [f"{channel['_id']}:{key}" for key in keys] if keys is not None else None
+    issue_selector: dict[str, Any] = {"connection_id": channel["_id"]}
+    if issue_ids is not None:
+        issue_selector["_id"] = {"$in": issue_ids}
+    store.issues.update_many(issue_selector, {"$set": {"needs_person": False}})
+    return int(done.modified_count)
+
+
+def channels_with_due_retries(store: Store, now: int) -> set[tuple[str, str]]:
+    """(project, channel) pairs that have failed changes whose backoff has passed."""
+    due = store.changes.find(
+        {"state": ChangeState.FAILED.value, "next_attempt_at": {"$lte": now}},
+        {"project_id": 1, "connection_id": 1},
+    )
+    return {(doc["project_id"], doc["connection_id"]) for doc in due}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from core.clock import now_ms
 from core.errors import ConnectorError
 from core.issues import clear_issues, record_issues
 from core.pipeline.changes import ChangeState, ChannelChanges
@@ -63,9 +64,9 @@ class Exporter:
         changes = self.changes_of(channel)
         connector = self.connector_for(channel)
         deletes_as = "delete" if channel.get("real_deletes") else "delist"
-        counts = {"sent": 0, "acknowledged": 0, "failed": 0}
+        counts = {"sent": 0, "acknowledged": 0, "failed": 0, "stopped": 0}
         batch: list[dict[str, Any]] = []
-        for doc in changes.open_changes([ChangeState.PENDING, ChangeState.FAILED]):
+        for doc in changes.due_changes(now_ms()):
             batch.append(doc)
             if len(batch) >= SEND_BATCH:
                 self._send_batch(channel, changes, connector, batch, deletes_as, counts)
@@ -113,6 +114,7 @@ class Exporter:
         acked = changes.acknowledge(results)
         counts["acknowledged"] += acked["acknowledged"]
         counts["failed"] += acked["failed"]
+        counts["stopped"] += acked["stopped"]
         clear_issues(self.store, channel["_id"], (d["key"] for d, ok, _, _ in results if ok))
         record_issues(
             self.store,
@@ -120,4 +122,5 @@ class Exporter:
             channel["_id"],
             ((d["key"], code, message) for d, ok, code, message in results if not ok),
             run_id=self.run_id,
+            needs_person=changes.stopped_keys,
         )

@@ -140,3 +140,55 @@ def test_a_task_job_gets_its_as_needed_follow_up_which_cannot_be_scheduled(
         {"schedule": {"mode": "interval", "every_minutes": 60}},
     )
     assert refused.status_code == 422 and check["id"] in refused.json["message"]
+
+
+def test_troubleshoot_groups_issues_by_pattern_and_reset_sends_stopped_changes_again(
+    tenant: Any, shop: dict[str, Any], store: Store
+) -> None:
+    pid, channel = shop["pid"], shop["channel"]
+    for key, message in [
+        ("A-1", "Invalid GTIN 123 for 'A-1'"),
+        ("A-2", "Invalid GTIN 456 for 'A-2'"),
+        ("A-3", "Price missing"),
+    ]:
+        store.issues.insert_one(
+            {
+                "_id": f"{channel['id']}:{key}",
+                "project_id": pid,
+                "connection_id": channel["id"],
+                "key": key,
+                "code": "E42",
+                "message": message,
+                "count": 5,
+                "needs_person": True,
+                "first_seen": 1,
+                "last_seen": 2,
+            }
+        )
+        store.changes.insert_one(
+            {
+                "_id": f"{channel['id']}:{key}",
+                "project_id": pid,
+                "connection_id": channel["id"],
+                "key": key,
+                "op": "insert",
+                "state": "stopped",
+                "identical_failures": 5,
+            }
+        )
+    groups = tenant.get(f"/projects/{pid}/troubleshoot").json
+    assert [(g["pattern"], g["count"]) for g in groups] == [
+        ("Invalid GTIN <n> for <value>", 2),
+        ("Price missing", 1),
+    ]
+    assert groups[0]["sample_keys"] == ["A-1", "A-2"] and groups[0]["needs_person"] == 2
+
+    reset = tenant.post(
+        f"/projects/{pid}/changes/reset", {"channel": channel["id"], "keys": ["A-1"]}
+    )
+    assert reset.json == {"reset": 1}
+    pending = tenant.get(f"/projects/{pid}/changes?channel={channel['id']}&state=pending").json
+    assert [c["key"] for c in pending] == ["A-1"]
+    assert tenant.post(f"/projects/{pid}/changes/reset", {"channel": channel["id"]}).json == {
+        "reset": 2
+    }

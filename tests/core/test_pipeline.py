@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from core import runs as runs_service
+from core.clock import now_ms
 from core.config import Settings
 from core.connections import create_connection, reset_clocks, update_connection
 from core.jobs import create_job
@@ -173,15 +174,53 @@ def test_a_record_the_channel_refuses_keeps_a_failed_change_and_an_issue_until_i
         }
     )
     run = shop.run()
-    assert shop.stage(run, "send:recording") == {"sent": 2, "acknowledged": 1, "failed": 1}
+    assert shop.stage(run, "send:recording") == {
+        "sent": 2,
+        "acknowledged": 1,
+        "failed": 1,
+        "stopped": 0,
+    }
     failed = shop.changes(api, "failed")
     assert list(failed) == ["A-2"] and failed["A-2"]["last_error"]["code"] == "E42"
+    assert failed["A-2"]["next_attempt_at"] > now_ms() + 30_000  # backs off before retrying
     issue = shop.store.issues.find_one({"connection_id": api["_id"], "key": "A-2"}) or {}
     assert issue["message"] == "Invalid GTIN 123" and issue["count"] == 1
+    RecordingChannel.received.clear()
+    shop.run()
+    assert RecordingChannel.received == []  # not due yet
     update_connection(shop.store, shop.project, api["_id"], {"settings": {"fail_keys": {}}})
+    _backoff_passes(shop, api)
     shop.run()
     assert shop.changes(api, "failed") == {}
     assert shop.store.issues.count_documents({"connection_id": api["_id"]}) == 0
+
+
+def _backoff_passes(shop: Shop, channel: dict[str, Any]) -> None:
+    shop.store.changes.update_many(
+        {"connection_id": channel["_id"], "state": "failed"}, {"$set": {"next_attempt_at": 0}}
+    )
+
+
+def test_the_same_failure_five_times_stops_the_change_until_a_person_resets_it(
+    shop: Shop,
+) -> None:
+    api = shop.connect(
+        {
+            "connector": "recording",
+            "role": "channel",
+            "settings": {"fail_keys": {"A-2": "Invalid GTIN 123"}},
+        }
+    )
+    for _ in range(5):
+        shop.run()
+        _backoff_passes(shop, api)
+    stopped = shop.changes(api, "stopped")
+    assert list(stopped) == ["A-2"] and stopped["A-2"]["identical_failures"] == 5
+    issue = shop.store.issues.find_one({"connection_id": api["_id"], "key": "A-2"}) or {}
+    assert issue["needs_person"] is True and issue["count"] == 5
+    RecordingChannel.received.clear()
+    shop.run()
+    assert RecordingChannel.received == []
 
 
 def test_a_channel_without_auto_absorb_gets_new_records_only_once_approved(shop: Shop) -> None:

@@ -183,3 +183,29 @@ def test_the_ticker_waits_out_a_redis_outage_instead_of_dying(
     ticker.stop()
     thread.join(5)
     assert not thread.is_alive()
+
+
+def test_failed_changes_are_retried_on_their_own_once_their_backoff_passed(
+    store: Store, redis: Any, broker: StubBroker, project: dict[str, Any]
+) -> None:
+    from core.connections import create_connection
+
+    channel = create_connection(store, project, {"connector": "file", "role": "channel"})
+    store.changes.insert_one(
+        {
+            "_id": f"{channel['_id']}:A-1",
+            "project_id": project["_id"],
+            "connection_id": channel["_id"],
+            "key": "A-1",
+            "op": "insert",
+            "state": "failed",
+            "next_attempt_at": now_ms() + 60_000,
+        }
+    )
+    ticker = _ticker(store, redis, broker)
+    assert ticker.retry_failed_changes() == 0
+    later = from_ms(now_ms() + 61_000)
+    assert ticker.retry_failed_changes(later) == 1
+    run = store.runs.find_one({"trigger": "retry"}) or {}
+    assert run["job_kind"] == "send" and broker.queues["runs"].qsize() == 1
+    assert ticker.retry_failed_changes(later) == 0  # that run is still waiting: coalesced
