@@ -65,6 +65,10 @@ class ConnectionIn(Schema):
     read_only_fields = fields.List(fields.String())
     auto_absorb = fields.Boolean()
     real_deletes = fields.Boolean(metadata={"description": "send deletes, not delists"})
+    max_identical_failures = fields.Integer(
+        validate=validate.Range(min=1, max=100),
+        metadata={"description": "the same failure this often stops a change (default 5)"},
+    )
     rules = fields.List(fields.Dict(), metadata={"description": "this channel's export rules"})
 
 
@@ -76,6 +80,7 @@ class ConnectionPatch(Schema):
     read_only_fields = fields.List(fields.String())
     auto_absorb = fields.Boolean()
     real_deletes = fields.Boolean()
+    max_identical_failures = fields.Integer()
     rules = fields.List(fields.Dict())
 
 
@@ -91,6 +96,7 @@ class ConnectionOut(Schema):
     read_only_fields = fields.List(fields.String())
     auto_absorb = fields.Boolean()
     real_deletes = fields.Boolean()
+    max_identical_failures = fields.Integer()
     rules = fields.List(fields.Dict())
     available = fields.Boolean(
         metadata={"description": "false when its connector is not installed"}

@@ -76,6 +76,7 @@ def create_connection(
         "read_only_fields": data.get("read_only_fields", []),
         "auto_absorb": bool(data.get("auto_absorb", True)),
         "real_deletes": bool(data.get("real_deletes", False)),
+        "max_identical_failures": data.get("max_identical_failures", 5),
         "rules": validate_rules(data.get("rules", []), path="rules"),
         "cursor": None,
         "export_token": secrets.token_urlsafe(18),
