@@ -80,7 +80,7 @@ class ConnectionPatch(Schema):
     read_only_fields = fields.List(fields.String())
     auto_absorb = fields.Boolean()
     real_deletes = fields.Boolean()
-    max_identical_failures = fields.Integer()
+    max_identical_failures = fields.Integer(validate=validate.Range(min=1, max=100))
     rules = fields.List(fields.Dict())
 
 

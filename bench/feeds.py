@@ -22,7 +22,7 @@ FIELDS = ("sku", "title", "brand", "price", "stock", "description")
 CHANGE_STRIDE = 50
 SEED = 27017
 
-_WORDS = (
+_VOCABULARY = (
     "cotton organic slim fit regular classic vintage premium soft stretch breathable "
     "waterproof lightweight durable recycled merino wool linen denim leather canvas "
     "shirt t-shirt hoodie jacket parka trousers chinos jeans shorts skirt dress sweater "
@@ -32,7 +32,8 @@ _WORDS = (
     "with zip pocket hood collar buttons drawstring lined quilted padded insulated "
     "machine washable hand wash made in portugal italy vietnam for everyday wear travel "
     "outdoor hiking running training office evening summer winter spring autumn"
-).split()
+)
+_WORDS = _VOCABULARY.split()
 _BRANDS = (
     "Northwind",
     "Acme Apparel",

@@ -89,11 +89,12 @@ def _execute_run(store: Store, settings: Settings, job_id: str, profile: str | N
     from worker.actors import execute_run
 
     job = store.jobs.find_one({"_id": job_id})
+    assert job is not None
     run = runs_service.claim_run(store, job, Trigger.MANUAL)
     assert run is not None
-    profiler = cProfile.Profile() if profile else None
     cpu, started = own_cpu_s(), time.perf_counter()
-    if profiler:
+    if profile is not None:
+        profiler = cProfile.Profile()
         profiler.runcall(execute_run.fn, run["_id"])
         profiler.dump_stats(profile)
     else:
@@ -194,7 +195,7 @@ class Session:
         data_dir = self.workdir / "data"
         if self.store_kind == "nx":
             assert self.url is not None
-            payload = {"kind": "run", "url": self.url, "db": db, "job_id": job_id}
+            payload: dict[str, Any] = {"kind": "run", "url": self.url, "db": db, "job_id": job_id}
             payload.update(data_dir=str(data_dir), profile=str(profile) if profile else None)
             return self._subprocess(payload)
         store = self.store(db)
@@ -210,16 +211,16 @@ class Session:
 
 def _mongomock_client() -> Any:
     import mongomock
+    from mongomock.collection import BulkOperationBuilder
 
-    builder = mongomock.collection.BulkOperationBuilder
     for name in ("add_update", "add_replace"):  # pymongo 4.11+ passes `sort`; mongomock 4.3 not
-        original = getattr(builder, name)
+        original = getattr(BulkOperationBuilder, name)
 
         def without_sort(self: Any, *args: Any, _original: Any = original, **kw: Any) -> Any:
             kw.pop("sort", None)
             return _original(self, *args, **kw)
 
-        setattr(builder, name, without_sort)
+        setattr(BulkOperationBuilder, name, without_sort)
     return mongomock.MongoClient(tz_aware=True)
 
 
