@@ -8,7 +8,7 @@ from typing import Any
 import redis
 from flask import Flask, jsonify
 
-from api import auth, changes, connections, exports, jobs, projects, runs
+from api import auth, changes, connections, events, exports, jobs, projects, runs
 from api.errors import SyncfarmApi, register_error_handlers
 from core.config import load_settings
 from core.store import Store
@@ -52,7 +52,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
 
     api = SyncfarmApi(app)
-    for module in (projects, connections, jobs, runs, changes):
+    for module in (projects, connections, jobs, runs, changes, events):
         api.register_blueprint(module.blp)
     app.register_blueprint(exports.blp)
     register_error_handlers(app)

@@ -10,7 +10,12 @@ from flask_smorest import abort
 from api import services
 from core.tenants import tenant_for_key
 
-PUBLIC_ENDPOINTS = {"api-docs.openapi_json", "api-docs.openapi_swagger_ui", "static"}
+PUBLIC_ENDPOINTS = {
+    "api-docs.openapi_json",
+    "api-docs.openapi_swagger_ui",
+    "static",
+    "events.receive",  # signed with the connection's webhook secret instead (api/events.py)
+}
 
 
 def require_api_key() -> Any:

@@ -8,6 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from api import services
+from api.events import webhook_url
 from api.pagination import page_of
 from api.schemas import ConnectionIn, ConnectionOut, ConnectionPatch, RunOut
 from core import connections as connections_service
@@ -30,12 +31,14 @@ def _project(project_id: str) -> dict[str, Any]:
 
 
 def present(connection: dict[str, Any]) -> dict[str, Any]:
+    secret = connections_service.ensure_webhook_secret(services.store(), connection)
+    shown = {**connection, "webhook_url": webhook_url(connection), "webhook_secret": secret}
     try:
         connector = get_connector(connection["connector"])
     except UnknownConnector:
-        return {**connection, "available": False}
+        return {**shown, "available": False}
     return {
-        **connection,
+        **shown,
         "available": True,
         **connector.public_urls(connection, services.base_url()),
     }

@@ -102,6 +102,10 @@ class ConnectionOut(Schema):
         metadata={"description": "false when its connector is not installed"}
     )
     export_url = fields.String(metadata={"description": "where a file channel's file is served"})
+    webhook_url = fields.String(metadata={"description": "where events are posted (signed)"})
+    webhook_secret = fields.String(
+        metadata={"description": "signs events: X-Syncfarm-Signature: sha256=<HMAC-SHA256>"}
+    )
     created_at = Timestamp()
     updated_at = Timestamp()
 
@@ -139,6 +143,9 @@ class JobOut(Schema):
     pending_run_id = fields.String(allow_none=True)
     running_run_id = fields.String(allow_none=True)
     coalesced_fires = fields.Integer()
+    batch_count = fields.Integer(
+        metadata={"description": "events waiting for this automatic job's next run"}
+    )
     created_at = Timestamp()
     updated_at = Timestamp()
 
@@ -171,9 +178,17 @@ class RunOut(Schema):
     attempts = fields.Integer()
     worker = fields.String(allow_none=True, metadata={"description": "host:pid that ran it"})
     coalesced_fires = fields.Integer()
+    event_count = fields.Integer(metadata={"description": "events an `event` run covers"})
     transitions = fields.List(fields.Nested(TransitionOut))
 
 
 class RunsQuery(Schema):
     state = fields.String(validate=validate.OneOf([s.value for s in RunState]))
     job_id = fields.String()
+
+
+class EventAccepted(Schema):
+    event_id = fields.String()
+    jobs = fields.List(
+        fields.String(), metadata={"description": "the automatic jobs the event was batched into"}
+    )

@@ -128,6 +128,7 @@ def _child(payload_path: str) -> None:
             "wall_s": time.perf_counter() - started,
             "cpu_s": own_cpu_s() - cpu,
             "records": records,
+            "bytes": Path(payload["path"]).stat().st_size,
         }
     else:
         counter = WireCounter()

@@ -80,11 +80,30 @@ def create_connection(
         "rules": validate_rules(data.get("rules", []), path="rules"),
         "cursor": None,
         "export_token": secrets.token_urlsafe(18),
+        "webhook_secret": new_webhook_secret(),
         "created_at": now,
         "updated_at": now,
     }
     store.connections.insert_one(connection)
     return connection
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def ensure_webhook_secret(store: Store, connection: dict[str, Any]) -> str:
+    """The connection's webhook secret; a connection made before webhooks gets one now (one
+    compare-and-set, so concurrent first uses agree on the same secret)."""
+    if connection.get("webhook_secret"):
+        return str(connection["webhook_secret"])
+    store.connections.update_one(
+        {"_id": connection["_id"], "webhook_secret": None},
+        {"$set": {"webhook_secret": new_webhook_secret()}},
+    )
+    stored = store.connections.find_one({"_id": connection["_id"]}) or {}
+    connection["webhook_secret"] = stored.get("webhook_secret")
+    return str(connection["webhook_secret"])
 
 
 def update_connection(

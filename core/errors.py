@@ -34,6 +34,12 @@ class Conflict(SyncfarmError):
     status = 409
 
 
+class BadSignature(SyncfarmError):
+    """A webhook whose signature is missing or does not match its body (answered with 401)."""
+
+    status = 401
+
+
 class PlanLimitExceeded(Invalid):
     """The tenant's plan does not allow what was asked."""
 

@@ -12,7 +12,13 @@ from core.errors import Invalid, NotFound, PlanLimitExceeded, ScheduleError
 from core.ids import new_id
 from core.models import JobKind
 from core.plans import get_plan
-from core.schedule import effective_schedule, max_fires_per_day, next_fire, validate_schedule
+from core.schedule import (
+    batch_due_at,
+    effective_schedule,
+    max_fires_per_day,
+    next_fire,
+    validate_schedule,
+)
 from core.store import Store
 from plugins.registry import get_connector
 
@@ -27,11 +33,21 @@ def get_job(store: Store, project: dict[str, Any], job_id: str) -> dict[str, Any
 
 
 def next_fire_at(job: dict[str, Any], project: dict[str, Any], now: datetime) -> int | None:
-    """When the job fires next by the clock (epoch ms); None when paused, disabled or not
-    clock-driven."""
+    """When the job fires next (epoch ms); None when paused, disabled or nothing will fire it.
+
+    Clock schedules fire at their next slot after `now`; an `automatic` job fires when its
+    batch of events is due (core/batches.py), which may already be past.
+    """
     if project.get("paused") or not job.get("enabled", True):
         return None
     schedule = effective_schedule(job["schedule"], project["schedule"])
+    if schedule["mode"] == "automatic":
+        return batch_due_at(
+            schedule,
+            first_at=job.get("batch_first_at"),
+            last_at=job.get("batch_last_at"),
+            count=job.get("batch_count", 0),
+        )
     fire = next_fire(schedule, project["timezone"], now)
     return None if fire is None else to_ms(fire)
 
@@ -155,6 +171,43 @@ def connection_job(
         )
     except DuplicateKeyError:  # created meanwhile by another process
         return store.jobs.find_one({"_id": job_id}) or {}
+
+
+def results_job(
+    store: Store, project: dict[str, Any], connection: dict[str, Any], task: str
+) -> dict[str, Any]:
+    """The as-needed job that collects a channel's deferred results (created on first use;
+    fired only after sends, never by a schedule)."""
+    job_id = f"job_{connection['_id']}_results"
+    job: dict[str, Any] | None = store.jobs.find_one({"_id": job_id})
+    if job is not None:
+        return job
+    send = connection_job(store, project, connection, "send")
+    now = to_ms(utcnow())
+    job = {
+        "_id": job_id,
+        "tenant_id": project["tenant_id"],
+        "project_id": project["_id"],
+        "connection_id": connection["_id"],
+        "name": f"{task} ({connection['name']})",
+        "kind": JobKind.TASK.value,
+        "task": task,
+        "parent_job_id": send["_id"],
+        "enabled": True,
+        "schedule": {"mode": "as_needed"},
+        "pending_run_id": None,
+        "running_run_id": None,
+        "coalesced_fires": 0,
+        "last_fired_at": None,
+        "next_fire_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        store.jobs.insert_one(job)
+    except DuplicateKeyError:
+        return store.jobs.find_one({"_id": job_id}) or job
+    return job
 
 
 def update_job(

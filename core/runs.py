@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core import batches
 from core.clock import now_ms
 from core.errors import Conflict, NotFound
 from core.ids import new_id
@@ -46,17 +47,27 @@ def _new_run(job: dict[str, Any], trigger: Trigger, now: int) -> dict[str, Any]:
 
 
 def claim_run(
-    store: Store, job: dict[str, Any], trigger: Trigger, *, now: int | None = None
+    store: Store,
+    job: dict[str, Any],
+    trigger: Trigger,
+    *,
+    now: int | None = None,
+    while_running: bool = False,
+    event_count: int | None = None,
 ) -> dict[str, Any] | None:
     """Create a queued run of `job`, or return None when the fire coalesces.
 
-    A scheduled fire coalesces while the job has a run queued, waiting or running; a manual
-    run is refused (Conflict) only while one is already queued or waiting.
+    A scheduled fire coalesces while the job has a run queued, waiting or running
+    (`while_running` lets one wait behind the running one: a job re-queuing itself); a manual
+    run is refused (Conflict) only while one is already queued or waiting. An `event` run
+    records how many events it covers in `event_count`.
     """
     now = now or now_ms()
     run = _new_run(job, trigger, now)
+    if event_count is not None:
+        run["event_count"] = event_count
     guard: dict[str, Any] = {"_id": job["_id"], "pending_run_id": None}
-    if trigger != Trigger.MANUAL:
+    if trigger != Trigger.MANUAL and not while_running:
         guard["running_run_id"] = None
     store.runs.insert_one(run)
     claimed = store.jobs.update_one(guard, {"$set": {"pending_run_id": run["_id"]}})
@@ -80,11 +91,13 @@ def claim_run(
 
 
 def abandon_run(store: Store, run: dict[str, Any]) -> None:
-    """Undo `claim_run` when the run could not be sent: the job is free to fire again."""
+    """Undo `claim_run` when the run could not be sent: the job is free to fire again (and
+    events kept for after that run are due again)."""
     store.jobs.update_one(
         {"_id": run["job_id"], "pending_run_id": run["_id"]}, {"$set": {"pending_run_id": None}}
     )
     store.runs.delete_one({"_id": run["_id"], "state": RunState.QUEUED.value})
+    batches.due_after_run(store, run["job_id"])
 
 
 def stale_pending_runs(
@@ -172,10 +185,12 @@ def save_progress(store: Store, run_id: str, progress: dict[str, Any]) -> None:
 
 def finish_run(
     store: Store, run_id: str, state: RunState, *, error: dict[str, Any] | None = None
-) -> None:
+) -> bool:
+    """Record the run's end and free its job. True when the job is due again (events came
+    while it ran: see core/batches.py), so the caller should wake the ticker."""
     run = store.runs.find_one({"_id": run_id})
     if run is None or run["state"] in FINISHED_STATES:
-        return
+        return False
     now = now_ms()
     store.runs.update_one(
         {"_id": run_id, "state": run["state"]},
@@ -194,6 +209,7 @@ def finish_run(
     store.jobs.update_one(
         {"_id": run["job_id"], "pending_run_id": run_id}, {"$set": {"pending_run_id": None}}
     )
+    return batches.due_after_run(store, run["job_id"])
 
 
 def is_pending(run: dict[str, Any]) -> bool:

@@ -24,6 +24,7 @@ COLLECTIONS = (
     "changes",
     "issues",
     "task_state",
+    "events",
 )
 
 INDEXES: dict[str, list[list[tuple[str, int]]]] = {
@@ -40,6 +41,7 @@ INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     ],
     "issues": [[("project_id", 1)]],
     "task_state": [[("connection_id", 1)]],
+    "events": [[("project_id", 1), ("received_at", -1)]],
 }
 
 
@@ -59,6 +61,7 @@ class Store:
         self.changes: Collection[Any] = db["changes"]
         self.issues: Collection[Any] = db["issues"]
         self.task_state: Collection[Any] = db["task_state"]
+        self.events: Collection[Any] = db["events"]
 
     @classmethod
     def connect(cls, url: str, db_name: str, *, timeout_ms: int = 5000) -> Store:

@@ -21,6 +21,7 @@ import dramatiq
 import redis
 from pymongo.errors import PyMongoError
 
+from core import batches
 from core import jobs as jobs_service
 from core import runs as runs_service
 from core.clock import to_ms, utcnow
@@ -93,6 +94,8 @@ class Ticker:
                 return queued
 
     def _fire(self, job: dict[str, Any], project: dict[str, Any] | None, now: datetime) -> int:
+        if project is not None and batches.is_automatic(job, project):
+            return self._fire_batch(job, project, now)
         following = jobs_service.next_fire_at(job, project, now) if project else None
         swapped = self.store.jobs.update_one(
             {"_id": job["_id"], "next_fire_at": job["next_fire_at"]},
@@ -113,6 +116,29 @@ class Ticker:
                 {"$set": {"next_fire_at": job["next_fire_at"]}},
             )
             raise
+        return 1
+
+    def _fire_batch(self, job: dict[str, Any], project: dict[str, Any], now: datetime) -> int:
+        """Fire an automatic job's due batch of events as one run (trigger `event`). While the
+        job has a run queued or running, the batch is kept for when that run ends; if the
+        broker refuses the run, the batch stays due (core/batches.py)."""
+        if project.get("paused") or job.get("batch_count", 0) <= 0:
+            # nothing to fire: it waits for events, or for its project's resume
+            self.store.jobs.update_one(
+                {"_id": job["_id"], "next_fire_at": job["next_fire_at"]},
+                {"$set": {"next_fire_at": None}},
+            )
+            return 0
+        if job.get("pending_run_id") or job.get("running_run_id"):
+            batches.park_batch(self.store, job)
+            return 0
+        run = runs_service.claim_run(
+            self.store, job, Trigger.EVENT, now=to_ms(now), event_count=job["batch_count"]
+        )
+        if run is None:
+            return 0  # a run was claimed meanwhile: the next tick parks the batch
+        submit_run(self.store, self.broker, run)
+        batches.take_batch(self.store, job, run, to_ms(now))
         return 1
 
     def resend_stale_runs(self) -> int:

@@ -38,6 +38,10 @@ class ConnectorContext:
     http_timeout_s: float = 60.0
     export_token: str | None = None
     progress: Callable[[int, int | None], None] = field(default=lambda done, total: None)
+    #: a persistent key/value store of this connection, kept between runs
+    state: MutableMapping[str, Any] | None = None
+    #: Redis, for limits shared by every worker (e.g. a platform's rate limits)
+    redis_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,12 +57,14 @@ class Change:
 @dataclass(frozen=True)
 class ChangeResult:
     """What the channel's platform said about one change; `code` and `message` are the
-    platform's own, kept on the record's issue when `ok` is false."""
+    platform's own, kept on the record's issue when `ok` is false. `ok=None` with a `ticket`
+    means accepted for processing, result later: the channel's `results_task` reports it."""
 
     key: str
-    ok: bool
+    ok: bool | None
     code: str | None = None
     message: str | None = None
+    ticket: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,10 +80,14 @@ class Task:
 @dataclass
 class TaskContext:
     """What a task may use: the project's records and a small key/value state of its own
-    (per connection, kept between runs)."""
+    (per connection, kept between runs). A channel's results task also gets `submissions`
+    (ticket → keys of this channel's changes still being processed) and `report` (to
+    acknowledge their outcome)."""
 
     records: Callable[[], Iterator[Record]]
     state: MutableMapping[str, Any]
+    submissions: Callable[[], dict[str, list[str]]] = field(default=lambda: {})
+    report: Callable[[Iterable[ChangeResult]], None] = field(default=lambda results: None)
 
 
 @dataclass
@@ -97,6 +107,11 @@ class Connector:
     #: for channels: "file" (gets the whole catalog) or "api" (gets changes)
     channel_kind: ClassVar[str | None] = None
     tasks: ClassVar[tuple[Task, ...]] = ()
+    #: for API channels whose platform answers later: the task that collects the results,
+    #: run `results_poll_s` after a send that returned tickets, and again while it reports
+    #: tickets still processing (no worker thread waits for the platform)
+    results_task: ClassVar[str | None] = None
+    results_poll_s: ClassVar[float] = 30.0
 
     def __init__(self, settings: dict[str, Any], context: ConnectorContext) -> None:
         self.settings = settings

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from typing import Any
 
 import dramatiq
+import redis
 from dramatiq.middleware import TimeLimitExceeded
 from pymongo.errors import PyMongoError
 
@@ -14,11 +16,25 @@ from core import runs as runs_service
 from core.errors import RunHeld, SyncfarmError
 from core.models import RunState
 from core.pipeline import RunExecution
+from core.store import Store
+from cron.wake import wake_ticker
 from worker import runtime
 from worker.broker import RUN_ACTOR, RUNS_QUEUE
 from worker.enqueue import submit_run
 
 log = logging.getLogger(__name__)
+
+
+def _finish(
+    store: Store, run_id: str, state: RunState, *, error: dict[str, Any] | None = None
+) -> None:
+    """Finish the run, and wake the ticker when its job is due again (events came while it
+    ran), so their batch starts now rather than at the ticker's next poll."""
+    if runs_service.finish_run(store, run_id, state, error=error):
+        try:
+            wake_ticker(runtime.redis())
+        except redis.RedisError as exc:
+            log.warning("could not wake the ticker (it will notice within its poll): %s", exc)
 
 
 @dramatiq.actor(
@@ -35,23 +51,20 @@ def execute_run(run_id: str) -> None:
     if run is None:
         log.info("run %s is finished or unknown; nothing to do", run_id)
         return
+
+    def submit(follow_up: dict[str, Any], delay_ms: int | None) -> None:
+        submit_run(store, dramatiq.get_broker(), follow_up, delay_ms)
+
     try:
-        RunExecution(
-            store,
-            runtime.settings(),
-            run,
-            submit=lambda follow_up: submit_run(store, dramatiq.get_broker(), follow_up),
-        ).execute()
+        RunExecution(store, runtime.settings(), run, submit=submit).execute()
     except PyMongoError:
         raise
     except RunHeld as exc:
-        runs_service.finish_run(
-            store, run_id, RunState.HELD, error={"type": "RunHeld", "message": exc.message}
-        )
+        _finish(store, run_id, RunState.HELD, error={"type": "RunHeld", "message": exc.message})
         return
     except TimeLimitExceeded:
         limit_s = runtime.settings().run_time_limit_s
-        runs_service.finish_run(
+        _finish(
             store,
             run_id,
             RunState.FAILED,
@@ -63,7 +76,7 @@ def execute_run(run_id: str) -> None:
         )
         return
     except SyncfarmError as exc:
-        runs_service.finish_run(
+        _finish(
             store,
             run_id,
             RunState.FAILED,
@@ -72,11 +85,11 @@ def execute_run(run_id: str) -> None:
         return
     except Exception as exc:
         log.exception("run %s failed", run_id)
-        runs_service.finish_run(
+        _finish(
             store,
             run_id,
             RunState.FAILED,
             error={"type": type(exc).__name__, "message": f"unexpected error: {exc}"},
         )
         return
-    runs_service.finish_run(store, run_id, RunState.SUCCEEDED)
+    _finish(store, run_id, RunState.SUCCEEDED)

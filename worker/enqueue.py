@@ -16,8 +16,11 @@ from worker.broker import RUN_ACTOR, RUNS_QUEUE
 log = logging.getLogger(__name__)
 
 
-def enqueue_run(broker: dramatiq.Broker, run: dict[str, Any]) -> None:
-    """Put the run's message on the runs queue; the project id drives the project mutex."""
+def enqueue_run(
+    broker: dramatiq.Broker, run: dict[str, Any], *, delay_ms: int | None = None
+) -> None:
+    """Put the run's message on the runs queue (after `delay_ms`, if given); the project id
+    drives the project mutex."""
     broker.enqueue(
         Message(
             queue_name=RUNS_QUEUE,
@@ -25,14 +28,17 @@ def enqueue_run(broker: dramatiq.Broker, run: dict[str, Any]) -> None:
             args=(run["_id"],),
             kwargs={},
             options={"project_id": run["project_id"]},
-        )
+        ),
+        delay=delay_ms,
     )
 
 
-def submit_run(store: Store, broker: dramatiq.Broker, run: dict[str, Any]) -> None:
+def submit_run(
+    store: Store, broker: dramatiq.Broker, run: dict[str, Any], delay_ms: int | None = None
+) -> None:
     """Send a freshly claimed run; if the broker refuses it, undo the claim and say so."""
     try:
-        enqueue_run(broker, run)
+        enqueue_run(broker, run, delay_ms=delay_ms)
     except Exception as exc:
         log.warning("could not queue run %s: %s", run["_id"], exc)
         runs_service.abandon_run(store, run)

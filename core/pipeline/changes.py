@@ -212,23 +212,52 @@ class ChannelChanges:
             if doc["state"] == ChangeState.PENDING or (doc.get("next_attempt_at") or 0) <= now:
                 yield doc
 
+    def submissions(self) -> dict[str, list[str]]:
+        """Ticket → keys of this channel's changes the platform is still processing."""
+        found: dict[str, list[str]] = {}
+        for doc in self.open_changes([ChangeState.SENDING]):
+            found.setdefault(doc.get("ticket") or "", []).append(doc["key"])
+        return found
+
+    def sending(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The change documents of these keys that are still `sending`."""
+        ids = [change_id(self.channel["_id"], key) for key in keys]
+        return {
+            doc["key"]: doc
+            for doc in self.store.changes.find({"_id": {"$in": ids}})
+            if doc["state"] == ChangeState.SENDING
+        }
+
     def acknowledge(
-        self, results: Iterable[tuple[dict[str, Any], bool, str | None, str | None]]
+        self,
+        results: Iterable[tuple[dict[str, Any], bool | None, str | None, str | None]],
+        tickets: dict[str, str] | None = None,
     ) -> dict[str, int]:
         """Record what the channel said: (change doc, ok, code, message) each. A failure is
         retried after a backoff; the same failure `max_identical_failures` times in a row
         (a connection setting, default 5) stops the change until a person resets it."""
-        counts = {"acknowledged": 0, "failed": 0, "stopped": 0}
+        counts = {"acknowledged": 0, "failed": 0, "stopped": 0, "submitted": 0}
+        tickets = tickets or {}
         limit = int(self.channel.get("max_identical_failures") or DEFAULT_MAX_IDENTICAL_FAILURES)
         writes: list[Any] = []
         now = now_ms()
         for doc, ok, code, message in results:
-            if ok:
+            if ok is None:
+                counts["submitted"] += 1
+                updated = {
+                    **doc,
+                    "state": ChangeState.SENDING.value,
+                    "ticket": tickets.get(doc["key"]),
+                    "sent_at": now,
+                    "updated_at": now,
+                }
+            elif ok:
                 counts["acknowledged"] += 1
                 updated = {
                     **doc,
                     "state": ChangeState.DONE.value,
                     "acked_hash": doc["hash"],
+                    "ticket": None,
                     "attempts": 0,
                     "identical_failures": 0,
                     "next_attempt_at": None,

@@ -4,11 +4,12 @@ channels in their order; or one connector task. Each stage records its timings a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from core import jobs as jobs_service
 from core import runs as runs_service
 from core.alerts import RunFacts, count_out_of_stock, evaluate_alerts, send_alerts, stock_fields
 from core.clock import now_ms
@@ -22,10 +23,10 @@ from core.pipeline.exporter import Exporter
 from core.pipeline.importer import Importer, ImportResult
 from core.pipeline.tasks import TaskState
 from core.store import Store
-from plugins.base import Connector, ConnectorContext, Record, TaskContext
+from plugins.base import ChangeResult, Connector, ConnectorContext, Record, TaskContext
 from plugins.registry import get_connector
 
-SubmitRun = Callable[[dict[str, Any]], None]
+SubmitRun = Callable[[dict[str, Any], int | None], None]
 
 
 class RunExecution:
@@ -99,6 +100,8 @@ class RunExecution:
             http_timeout_s=self.settings.http_timeout_s,
             export_token=connection.get("export_token"),
             progress=self._progress,
+            state=TaskState(self.store, connection["_id"]),
+            redis_url=self.settings.redis_url,
         )
         return cls(connection["settings"], context)
 
@@ -245,6 +248,12 @@ class RunExecution:
             self._stage(f"export:{channel['name']}", partial(exporter.export_file, channel))
         for channel in (c for c in channels if kinds[c["_id"]] == "api"):
             self._stage(f"send:{channel['name']}", partial(exporter.send, channel))
+            connector = get_connector(channel["connector"])
+            if connector.results_task and self.stages[-1]["counts"].get("submitted"):
+                job = jobs_service.results_job(
+                    self.store, self.project, channel, connector.results_task
+                )
+                self._queue_results(job, connector.results_poll_s)
 
     # --- tasks ------------------------------------------------------------------------------
 
@@ -265,6 +274,8 @@ class RunExecution:
                 yield doc["data"]
 
         context = TaskContext(records=records, state=TaskState(self.store, connection["_id"]))
+        if connector.results_task == name:
+            self._results_context(context, connection)
 
         def work() -> dict[str, int]:
             result = connector.run_task(name, context)
@@ -274,6 +285,36 @@ class RunExecution:
         count = self.stages[-1]["counts"].get("count", 0)
         if task.follow_up and count > 0:
             self._queue_follow_up(task.follow_up)
+        if connector.results_task == name and count > 0:
+            self._queue_results(self.job, connector.results_poll_s)
+
+    def _results_context(self, context: TaskContext, channel: dict[str, Any]) -> None:
+        exporter = Exporter(
+            self.store,
+            self.project,
+            connector_for=self._connector,
+            key_field=self._key_field(self.all_connections),
+            run_id=self.run["_id"],
+        )
+        changes = ChannelChanges(
+            self.store, self.project, channel, self._key_field(self.all_connections)
+        )
+
+        def report(results: Iterable[ChangeResult]) -> None:
+            given = list(results)
+            sending = changes.sending(r.key for r in given)
+            exporter.settle(
+                channel,
+                changes,
+                [
+                    (sending[r.key], bool(r.ok), r.code, r.message)
+                    for r in given
+                    if r.key in sending and r.ok is not None
+                ],
+            )
+
+        context.submissions = changes.submissions
+        context.report = report
 
     def _queue_follow_up(self, follow_up: str) -> None:
         child = self.store.jobs.find_one(
@@ -283,4 +324,10 @@ class RunExecution:
             raise Invalid(f"the follow-up job {follow_up!r} of job {self.job['_id']!r} is missing")
         run = runs_service.claim_run(self.store, child, Trigger.PARENT)
         if run is not None and self.submit is not None:
-            self.submit(run)
+            self.submit(run, None)
+
+    def _queue_results(self, job: dict[str, Any], delay_s: float) -> None:
+        """Ask for a channel's deferred results later, as a run of its results job."""
+        run = runs_service.claim_run(self.store, job, Trigger.PARENT, while_running=True)
+        if run is not None and self.submit is not None:
+            self.submit(run, int(delay_s * 1000))

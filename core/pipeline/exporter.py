@@ -64,7 +64,7 @@ class Exporter:
         changes = self.changes_of(channel)
         connector = self.connector_for(channel)
         deletes_as = "delete" if channel.get("real_deletes") else "delist"
-        counts = {"sent": 0, "acknowledged": 0, "failed": 0, "stopped": 0}
+        counts = {"sent": 0, "acknowledged": 0, "failed": 0, "stopped": 0, "submitted": 0}
         batch: list[dict[str, Any]] = []
         for doc in changes.due_changes(now_ms()):
             batch.append(doc)
@@ -96,7 +96,8 @@ class Exporter:
                     Change(doc["key"], doc["op"], changes.view(data.get(doc["key"])), doc["hash"])
                 )
         by_key: dict[str, dict[str, Any] | None] = {doc["key"]: doc for doc in batch}
-        results = []
+        results: list[tuple[dict[str, Any], bool | None, str | None, str | None]] = []
+        tickets: dict[str, str] = {}
         for result in connector.send(outgoing):
             sent = by_key.pop(result.key, None)
             if sent is None:
@@ -104,6 +105,13 @@ class Exporter:
                     f"channel {channel['name']!r} answered for record {result.key!r}, "
                     "which it was not sent"
                 )
+            if result.ok is None:
+                if not result.ticket:
+                    raise ConnectorError(
+                        f"channel {channel['name']!r} deferred record {result.key!r} without "
+                        "a ticket to ask for its result"
+                    )
+                tickets[result.key] = result.ticket
             results.append((sent, result.ok, result.code, result.message))
         for missing in by_key.values():
             if missing is not None:
@@ -111,16 +119,25 @@ class Exporter:
                     (missing, False, "no_result", "the channel gave no result for this record")
                 )
         counts["sent"] += len(batch)
-        acked = changes.acknowledge(results)
-        counts["acknowledged"] += acked["acknowledged"]
-        counts["failed"] += acked["failed"]
-        counts["stopped"] += acked["stopped"]
+        for name, value in self.settle(channel, changes, results, tickets).items():
+            counts[name] += value
+
+    def settle(
+        self,
+        channel: dict[str, Any],
+        changes: ChannelChanges,
+        results: list[tuple[dict[str, Any], bool | None, str | None, str | None]],
+        tickets: dict[str, str] | None = None,
+    ) -> dict[str, int]:
+        """Acknowledge what the channel said, and open or clear the records' issues."""
+        acked = changes.acknowledge(results, tickets)
         clear_issues(self.store, channel["_id"], (d["key"] for d, ok, _, _ in results if ok))
         record_issues(
             self.store,
             self.project["_id"],
             channel["_id"],
-            ((d["key"], code, message) for d, ok, code, message in results if not ok),
+            ((d["key"], code, message) for d, ok, code, message in results if ok is False),
             run_id=self.run_id,
             needs_person=changes.stopped_keys,
         )
+        return acked

@@ -7,6 +7,7 @@ datetimes in and out are tz-aware UTC.
 
 from __future__ import annotations
 
+from core.schedule.batching import batch_due_at
 from core.schedule.modes import CLOCK_MODES, MODES, WEEKDAYS, effective_schedule
 from core.schedule.schema import validate_schedule
 from core.schedule.slots import fires_on_day, max_fires_per_day, next_fire
@@ -16,6 +17,7 @@ __all__ = [
     "CLOCK_MODES",
     "MODES",
     "WEEKDAYS",
+    "batch_due_at",
     "effective_schedule",
     "fires_on_day",
     "max_fires_per_day",

@@ -151,8 +151,8 @@ class DailySchema(_ModeSchema):
 
 
 class AutomaticSchema(_ModeSchema):
-    """Event-driven runs (fired by a later feature): wait `debounce_s` after the last change,
-    start early once `max_batch` changes are waiting, and never wait more than `max_wait_s`."""
+    """Event-driven runs (core/batches.py): wait `debounce_s` after the last event, start
+    early once `max_batch` events are waiting, and never wait more than `max_wait_s`."""
 
     subject = "mode 'automatic'"
     debounce_s = Seconds(load_default=AUTOMATIC_DEFAULTS["debounce_s"])

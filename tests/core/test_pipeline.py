@@ -80,7 +80,13 @@ class Shop:
 def shop(
     store: Store, settings: Settings, csv_feed: Path, broker: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Shop:
-    add_connectors(monkeypatch, {"recording": "tests.plugins.fakes:RecordingChannel"})
+    add_connectors(
+        monkeypatch,
+        {
+            "recording": "tests.plugins.fakes:RecordingChannel",
+            "deferred": "tests.plugins.fakes:DeferredChannel",
+        },
+    )
     return Shop(store, settings, csv_feed, broker, monkeypatch)
 
 
@@ -179,6 +185,7 @@ def test_a_record_the_channel_refuses_keeps_a_failed_change_and_an_issue_until_i
         "acknowledged": 1,
         "failed": 1,
         "stopped": 0,
+        "submitted": 0,
     }
     failed = shop.changes(api, "failed")
     assert list(failed) == ["A-2"] and failed["A-2"]["last_error"]["code"] == "E42"
@@ -487,3 +494,36 @@ def test_a_paused_channel_gets_what_changed_meanwhile_once_resumed(shop: Shop) -
     update_connection(shop.store, shop.project, api["_id"], {"paused": False})
     shop.run()
     assert [(c.key, c.op) for c in RecordingChannel.received] == [("A-1", "update")]
+
+
+def test_a_channel_that_answers_later_is_asked_for_its_results_without_holding_a_worker(
+    shop: Shop, broker: Any
+) -> None:
+    from tests.plugins.fakes import DeferredChannel
+
+    channel = shop.connect({"connector": "deferred", "role": "channel"})
+    run = shop.run()
+    assert shop.stage(run, "send:deferred")["submitted"] == 2
+    sending = shop.changes(channel, "sending")
+    assert {doc["ticket"] for doc in sending.values()} == {"ticket-1"}
+    results = list(shop.store.runs.find({"trigger": "parent"}))
+    assert len(results) == 1 and broker.queues["runs.DQ"].qsize() == 1  # asked later
+
+    execute_run.fn(results[0]["_id"])  # the platform is still processing
+    assert (
+        shop.stage(
+            shop.store.runs.find_one({"_id": results[0]["_id"]}) or {}, "task:deferred.results"
+        )["count"]
+        == 1
+    )
+    assert len(shop.changes(channel, "sending")) == 2
+    again = [r for r in shop.store.runs.find({"trigger": "parent"}) if r["state"] == "queued"]
+    assert len(again) == 1
+
+    DeferredChannel.ready = True
+    execute_run.fn(again[0]["_id"])
+    assert set(shop.changes(channel, "done")) == {"A-1"}
+    failed = shop.changes(channel, "failed")
+    assert failed["A-2"]["last_error"] == {"code": "8541", "message": "conflicts with catalog"}
+    issue = shop.store.issues.find_one({"connection_id": channel["_id"]}) or {}
+    assert issue["key"] == "A-2" and issue["code"] == "8541"

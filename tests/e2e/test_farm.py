@@ -4,7 +4,10 @@ the REST API only, against the real Redis and an nx-27017 server."""
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
+import json
 import os
 import subprocess
 import sys
@@ -287,8 +290,51 @@ def test_a_connector_installed_with_pip_is_used_by_the_running_farm(
     run = farm.wait_for_run(rid, {"succeeded", "failed"}, 60)
     assert run["state"] == "succeeded", run
     sent = next(s for s in run["stages"] if s["name"] == "send:tiny")
-    assert sent["counts"] == {"sent": 2, "acknowledged": 1, "failed": 1}
+    assert sent["counts"] == {
+        "sent": 2,
+        "acknowledged": 1,
+        "failed": 1,
+        "stopped": 0,
+        "submitted": 0,
+    }
     issues = farm.api("GET", f"/projects/{pid}/issues").json()
     assert [(i["key"], i["code"]) for i in issues] == [("T-2", "TINY-1")]
     received = Path(farm.env["SYNCFARM_DATA_DIR"]) / "tiny" / f"{tiny.json()['id']}.jsonl"
     assert len(received.read_text().splitlines()) == 2
+
+
+def test_a_burst_of_signed_events_becomes_one_or_two_runs(farm: Farm, tmp_path: Path) -> None:
+    feed = tmp_path / "feed.csv"
+    feed.write_text("sku,title\nE-1,Event one\n")
+    shop = _project(farm, "automatic", str(feed))
+    schedule = {"mode": "automatic", "debounce_s": 1, "max_wait_s": 3}
+    jid = _job(farm, shop["id"], schedule=schedule)
+    connections = farm.api("GET", f"/projects/{shop['id']}/connections/").json()
+    source = next(c for c in connections if c["role"] == "source")
+
+    unsigned = requests.post(source["webhook_url"], data=b"{}", timeout=10)
+    assert unsigned.status_code == 401, unsigned.text
+    for number in range(10):
+        body = json.dumps({"order": number}).encode()
+        digest = hmac.new(source["webhook_secret"].encode(), body, hashlib.sha256).hexdigest()
+        answer = requests.post(
+            source["webhook_url"],
+            data=body,
+            headers={"X-Syncfarm-Signature": f"sha256={digest}"},
+            timeout=10,
+        )
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["jobs"] == [jid]
+
+    deadline = time.monotonic() + 15
+    runs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        runs = farm.api("GET", f"/projects/{shop['id']}/runs").json()
+        if runs and all(r["state"] in ("succeeded", "failed") for r in runs):
+            break
+        time.sleep(0.2)
+    time.sleep(2)  # past the debounce: a straggling batch would have fired by now
+    runs = farm.api("GET", f"/projects/{shop['id']}/runs").json()
+    assert 1 <= len(runs) <= 2, runs
+    assert all(r["trigger"] == "event" and r["state"] == "succeeded" for r in runs), runs
+    assert sum(r["event_count"] for r in runs) == 10

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import pytest
 from marshmallow import Schema, fields
 
-from plugins.base import Change, ChangeResult, Connector
+from plugins.base import Change, ChangeResult, Connector, Task, TaskContext, TaskResult
 
 
 class RecordingSettings(Schema):
@@ -40,6 +40,40 @@ class RecordingChannel(Connector):
                 yield ChangeResult(change.key, True)
 
 
+class DeferredChannel(Connector):
+    """An API channel whose platform accepts changes under a ticket and answers later, and
+    rejects A-2 then."""
+
+    name = "deferred"
+    settings_schema = RecordingSettings
+    roles = frozenset({"channel"})
+    channel_kind = "api"
+    tasks = (Task("deferred.results"),)
+    results_task = "deferred.results"
+    results_poll_s = 5.0
+    ready: ClassVar[bool] = False
+
+    def send(self, changes: Iterable[Change]) -> Iterator[ChangeResult]:
+        for change in changes:
+            yield ChangeResult(change.key, None, ticket="ticket-1")
+
+    def run_task(self, name: str, ctx: TaskContext) -> TaskResult:
+        tickets = ctx.submissions()
+        if not type(self).ready:
+            return TaskResult(count=len(tickets))
+        ctx.report(
+            ChangeResult(
+                key,
+                key != "A-2",
+                "8541" if key == "A-2" else None,
+                "conflicts with catalog" if key == "A-2" else None,
+            )
+            for keys in tickets.values()
+            for key in keys
+        )
+        return TaskResult(count=0)
+
+
 def add_connectors(monkeypatch: pytest.MonkeyPatch, connectors: dict[str, str]) -> None:
     """Register extra connectors (`name -> "module:Class"`) as if installed entry points."""
     from importlib.metadata import EntryPoint
@@ -56,3 +90,4 @@ def add_connectors(monkeypatch: pytest.MonkeyPatch, connectors: dict[str, str]) 
 
     monkeypatch.setattr(registry, "_entry_points", with_extra)
     RecordingChannel.received = []
+    DeferredChannel.ready = False
