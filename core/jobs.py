@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +51,20 @@ def next_fire_at(job: dict[str, Any], project: dict[str, Any], now: datetime) ->
         )
     fire = next_fire(schedule, project["timezone"], now)
     return None if fire is None else to_ms(fire)
+
+
+def next_cleanup_at(job: dict[str, Any], project: dict[str, Any], now: datetime) -> int | None:
+    """An automatic job's next clean-up run (epoch ms): two a day, 12 hours apart, at a time of
+    day that is stable per project and spread across projects, so clean-ups of a whole farm do
+    not all start at once. None for other jobs."""
+    if project.get("paused") or not job.get("enabled", True):
+        return None
+    if effective_schedule(job["schedule"], project["schedule"])["mode"] != "automatic":
+        return None
+    half_day_ms = 12 * 3600 * 1000
+    offset_ms = zlib.crc32(project["_id"].encode()) % half_day_ms
+    now_ms = to_ms(now)
+    return now_ms - (now_ms - offset_ms) % half_day_ms + half_day_ms
 
 
 def _check_schedule_fits_job(schedule: dict[str, Any], job: dict[str, Any]) -> None:
@@ -137,6 +152,7 @@ def create_job(
     _check_schedule_fits_job(job["schedule"], job)
     check_plan_cap(store, tenant, project, replacing=job)
     job["next_fire_at"] = next_fire_at(job, project, now)
+    job["cleanup_next_at"] = next_cleanup_at(job, project, now)
     store.jobs.insert_one(job)
     if job["kind"] == JobKind.TASK:
         _create_follow_up(store, job)
@@ -233,6 +249,7 @@ def update_job(
     if updated["schedule"] != job["schedule"] or updated["enabled"] != job["enabled"]:
         # Only a new timing moves the next fire; a rename keeps an overdue fire due.
         fields["next_fire_at"] = next_fire_at(updated, project, now)
+        fields["cleanup_next_at"] = next_cleanup_at(updated, project, now)
     store.jobs.update_one({"_id": job_id}, {"$set": fields})
     updated.update(fields)
     return updated
@@ -256,7 +273,13 @@ def reschedule_project(store: Store, project: dict[str, Any]) -> None:
     now = utcnow()
     for job in store.jobs.find({"project_id": project["_id"]}):
         store.jobs.update_one(
-            {"_id": job["_id"]}, {"$set": {"next_fire_at": next_fire_at(job, project, now)}}
+            {"_id": job["_id"]},
+            {
+                "$set": {
+                    "next_fire_at": next_fire_at(job, project, now),
+                    "cleanup_next_at": next_cleanup_at(job, project, now),
+                }
+            },
         )
 
 

@@ -30,7 +30,7 @@ COLLECTIONS = (
 INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     "projects": [[("tenant_id", 1)]],
     "connections": [[("project_id", 1)]],
-    "jobs": [[("project_id", 1)], [("next_fire_at", 1)]],
+    "jobs": [[("project_id", 1)], [("next_fire_at", 1)], [("cleanup_next_at", 1)]],
     "runs": [[("project_id", 1), ("queued_at", -1)], [("state", 1), ("queued_at", 1)]],
     "records": [[("project_id", 1)]],
     "record_index": [[("project_id", 1)]],

@@ -155,6 +155,27 @@ class Ticker:
             enqueue_run(self.broker, run)
         return len(stale)
 
+    def clean_up(self, now: datetime | None = None) -> int:
+        """Fire the clean-up runs that are due (two a day per automatic job): they retry
+        every change still failing, whatever its backoff."""
+        now = now or utcnow()
+        queued = 0
+        due = self.store.jobs.find({"cleanup_next_at": {"$lte": to_ms(now)}}).limit(TICK_BATCH)
+        for job in list(due):
+            project = self.store.projects.find_one({"_id": job["project_id"]})
+            following = jobs_service.next_cleanup_at(job, project, now) if project else None
+            swapped = self.store.jobs.update_one(
+                {"_id": job["_id"], "cleanup_next_at": job["cleanup_next_at"]},
+                {"$set": {"cleanup_next_at": following}},
+            )
+            if swapped.modified_count != 1 or not project or project.get("paused"):
+                continue
+            run = runs_service.claim_run(self.store, job, Trigger.CLEANUP, now=to_ms(now))
+            if run is not None:
+                submit_run(self.store, self.broker, run)
+                queued += 1
+        return queued
+
     def retry_failed_changes(self, now: datetime | None = None) -> int:
         """Queue a `retry` run of each channel whose failed changes are due again, so failed
         records are retried on their own, not only when something new happens."""
@@ -185,7 +206,7 @@ class Ticker:
         """One pass as leader or standby; returns how long to sleep."""
         if not self.lease.acquire_or_renew():
             return self.max_sleep_s
-        fired = self.tick(utcnow())
+        fired = self.tick(utcnow()) + self.clean_up()
         if fired:
             log.info("queued %d run(s)", fired)
         if time.monotonic() >= self._next_resend:

@@ -205,11 +205,12 @@ class ChannelChanges:
             {"connection_id": self.channel["_id"], "state": {"$in": list(states)}}
         ).sort("_id", 1)
 
-    def due_changes(self, now: int) -> Iterator[dict[str, Any]]:
+    def due_changes(self, now: int, *, every_failed: bool = False) -> Iterator[dict[str, Any]]:
         """What a send should deliver now: pending changes, and failed ones whose backoff
-        has passed."""
+        has passed (or every failed one, for a clean-up run)."""
         for doc in self.open_changes([ChangeState.PENDING, ChangeState.FAILED]):
-            if doc["state"] == ChangeState.PENDING or (doc.get("next_attempt_at") or 0) <= now:
+            due = every_failed or (doc.get("next_attempt_at") or 0) <= now
+            if doc["state"] == ChangeState.PENDING or due:
                 yield doc
 
     def submissions(self) -> dict[str, list[str]]:

@@ -241,6 +241,7 @@ class RunExecution:
             connector_for=self._connector,
             key_field=self._key_field(connections),
             run_id=self.run["_id"],
+            retry_every_failed=self.run["trigger"] == Trigger.CLEANUP,
         )
         channels = self._channels(connections)
         kinds = {c["_id"]: get_connector(c["connector"]).channel_kind for c in channels}

@@ -24,12 +24,14 @@ class Exporter:
         connector_for: Callable[[dict[str, Any]], Connector],
         key_field: str,
         run_id: str,
+        retry_every_failed: bool = False,
     ) -> None:
         self.store = store
         self.project = project
         self.connector_for = connector_for
         self.key_field = key_field
         self.run_id = run_id
+        self.retry_every_failed = retry_every_failed
 
     def changes_of(self, channel: dict[str, Any]) -> ChannelChanges:
         changes = ChannelChanges(self.store, self.project, channel, self.key_field)
@@ -66,7 +68,7 @@ class Exporter:
         deletes_as = "delete" if channel.get("real_deletes") else "delist"
         counts = {"sent": 0, "acknowledged": 0, "failed": 0, "stopped": 0, "submitted": 0}
         batch: list[dict[str, Any]] = []
-        for doc in changes.due_changes(now_ms()):
+        for doc in changes.due_changes(now_ms(), every_failed=self.retry_every_failed):
             batch.append(doc)
             if len(batch) >= SEND_BATCH:
                 self._send_batch(channel, changes, connector, batch, deletes_as, counts)

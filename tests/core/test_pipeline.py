@@ -56,8 +56,10 @@ class Shop:
     def write_feed(self, rows: list[str], header: str = "sku,title,price") -> None:
         self.feed.write_text("\n".join([header, *rows]) + "\n")
 
-    def run(self, job: dict[str, Any] | None = None) -> dict[str, Any]:
-        run = runs_service.claim_run(self.store, job or self.job, Trigger.MANUAL)
+    def run(
+        self, job: dict[str, Any] | None = None, trigger: Trigger = Trigger.MANUAL
+    ) -> dict[str, Any]:
+        run = runs_service.claim_run(self.store, job or self.job, trigger)
         assert run is not None
         execute_run.fn(run["_id"])
         return self.store.runs.find_one({"_id": run["_id"]}) or {}
@@ -527,3 +529,15 @@ def test_a_channel_that_answers_later_is_asked_for_its_results_without_holding_a
     assert failed["A-2"]["last_error"] == {"code": "8541", "message": "conflicts with catalog"}
     issue = shop.store.issues.find_one({"connection_id": channel["_id"]}) or {}
     assert issue["key"] == "A-2" and issue["code"] == "8541"
+
+
+def test_a_clean_up_run_retries_what_is_still_failing_whatever_its_backoff(shop: Shop) -> None:
+    shop.connect(
+        {"connector": "recording", "role": "channel", "settings": {"fail_keys": {"A-2": "busy"}}}
+    )
+    shop.run()
+    RecordingChannel.received.clear()
+    shop.run()
+    assert RecordingChannel.received == []  # backing off
+    shop.run(trigger=Trigger.CLEANUP)
+    assert [c.key for c in RecordingChannel.received] == ["A-2"]

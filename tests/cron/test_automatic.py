@@ -238,3 +238,33 @@ def test_over_nx27017_a_burst_is_batched_into_one_run_and_kept_while_it_runs(
     assert shop.tick(3) == 1
     assert [r["event_count"] for r in shop.event_runs()] == [10, 1]
     assert nx_store.events.count_documents({f"run_ids.{job['_id']}": None}) == 0
+
+
+def test_an_automatic_job_gets_two_clean_up_runs_a_day_at_a_time_stable_per_project(
+    store: Store, broker: Any
+) -> None:
+    from datetime import timedelta
+
+    from core.clock import from_ms
+    from core.jobs import create_job
+    from core.projects import create_project
+    from core.tenants import create_tenant
+    from cron.ticker import Ticker
+    from tests.conftest import redis_client
+
+    tenant, _ = create_tenant(store, "acme", plan="unlimited")
+    projects = [create_project(store, tenant, {"name": f"p{n}"}) for n in range(2)]
+    jobs = [
+        create_job(store, tenant, p, {"kind": "sync", "schedule": {"mode": "automatic"}})
+        for p in projects
+    ]
+    jobs.sort(key=lambda j: j["cleanup_next_at"])
+    first = [from_ms(j["cleanup_next_at"]) for j in jobs]
+    assert first[0] != first[1]  # spread across projects
+    ticker = Ticker(store=store, client=redis_client(11), broker=broker)
+    assert ticker.clean_up(first[0] - timedelta(seconds=1)) == 0
+    assert ticker.clean_up(first[0]) == 1
+    run = store.runs.find_one({"job_id": jobs[0]["_id"]}) or {}
+    assert run["trigger"] == "cleanup"
+    moved = store.jobs.find_one({"_id": jobs[0]["_id"]}) or {}
+    assert from_ms(moved["cleanup_next_at"]) == first[0] + timedelta(hours=12)
