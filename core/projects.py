@@ -112,6 +112,16 @@ def delete_project(store: Store, tenant_id: str, project_id: str) -> None:
                 "wait for the run to end, then delete",
                 errors={"run_id": [str(active)]},
             )
-    for name in ("jobs", "connections", "records", "runs", "events"):
+    for name in (
+        "jobs",
+        "connections",
+        "records",
+        "runs",
+        "events",
+        "documents",
+        "changes",
+        "issues",
+        "record_index",
+    ):
         store.db[name].delete_many({"project_id": project_id})
     store.projects.delete_one({"_id": project_id})

@@ -25,6 +25,7 @@ COLLECTIONS = (
     "issues",
     "task_state",
     "events",
+    "documents",
 )
 
 INDEXES: dict[str, list[list[tuple[str, int]]]] = {
@@ -41,6 +42,7 @@ INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     ],
     "issues": [[("project_id", 1)]],
     "task_state": [[("connection_id", 1)]],
+    "documents": [[("project_id", 1), ("kind", 1), ("created_at", 1)]],
     "events": [[("project_id", 1), ("received_at", -1)]],
 }
 
@@ -61,6 +63,7 @@ class Store:
         self.changes: Collection[Any] = db["changes"]
         self.issues: Collection[Any] = db["issues"]
         self.task_state: Collection[Any] = db["task_state"]
+        self.documents: Collection[Any] = db["documents"]
         self.events: Collection[Any] = db["events"]
 
     @classmethod

@@ -79,15 +79,18 @@ class Task:
 
 @dataclass
 class TaskContext:
-    """What a task may use: the project's records and a small key/value state of its own
-    (per connection, kept between runs). A channel's results task also gets `submissions`
-    (ticket → keys of this channel's changes still being processed) and `report` (to
-    acknowledge their outcome)."""
+    """What a task may use: the project's records, its documents (orders…) and a small
+    key/value state of its own (per connection, kept between runs). A channel's results task
+    also gets `submissions` (ticket → keys of this channel's changes still being processed)
+    and `report` (to acknowledge their outcome)."""
 
     records: Callable[[], Iterator[Record]]
     state: MutableMapping[str, Any]
     submissions: Callable[[], dict[str, list[str]]] = field(default=lambda: {})
     report: Callable[[Iterable[ChangeResult]], None] = field(default=lambda results: None)
+    #: the project's documents of a kind ("orders", "shipments"…): idempotent upserts by key,
+    #: and marks of what was done with each (see core/documents.py)
+    documents: Callable[[str], Any] = field(default=lambda kind: None)
 
 
 @dataclass

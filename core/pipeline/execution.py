@@ -15,6 +15,7 @@ from core.alerts import RunFacts, count_out_of_stock, evaluate_alerts, send_aler
 from core.clock import now_ms
 from core.config import Settings
 from core.connections import CHANNEL_ROLE, project_connections
+from core.documents import ProjectDocuments
 from core.errors import ConnectorError, Invalid, RunHeld
 from core.issues import WHOLE_SOURCE, clear_issues, record_issues
 from core.models import JobKind, Trigger
@@ -274,7 +275,11 @@ class RunExecution:
             for doc in self.store.records.find({"project_id": self.project["_id"]}, {"data": 1}):
                 yield doc["data"]
 
-        context = TaskContext(records=records, state=TaskState(self.store, connection["_id"]))
+        context = TaskContext(
+            records=records,
+            state=TaskState(self.store, connection["_id"]),
+            documents=partial(ProjectDocuments, self.store, self.project["_id"]),
+        )
         if connector.results_task == name:
             self._results_context(context, connection)
 
