@@ -115,6 +115,8 @@ class Connector:
     #: tickets still processing (no worker thread waits for the platform)
     results_task: ClassVar[str | None] = None
     results_poll_s: ClassVar[float] = 30.0
+    #: for API channels: how many changes one `send` call gets at most
+    send_batch: ClassVar[int] = 500
 
     def __init__(self, settings: dict[str, Any], context: ConnectorContext) -> None:
         self.settings = settings

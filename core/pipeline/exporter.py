@@ -12,8 +12,6 @@ from core.pipeline.changes import ChangeState, ChannelChanges
 from core.store import Store
 from plugins.base import Change, Connector, Record
 
-SEND_BATCH = 500
-
 
 class Exporter:
     def __init__(
@@ -70,7 +68,7 @@ class Exporter:
         batch: list[dict[str, Any]] = []
         for doc in changes.due_changes(now_ms(), every_failed=self.retry_every_failed):
             batch.append(doc)
-            if len(batch) >= SEND_BATCH:
+            if len(batch) >= connector.send_batch:
                 self._send_batch(channel, changes, connector, batch, deletes_as, counts)
                 batch = []
         self._send_batch(channel, changes, connector, batch, deletes_as, counts)
