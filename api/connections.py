@@ -39,6 +39,7 @@ def present(connection: dict[str, Any]) -> dict[str, Any]:
         return {**shown, "available": False}
     return {
         **shown,
+        "settings": connections_service.shown_settings(connection),
         "available": True,
         **connector.public_urls(connection, services.base_url()),
     }

@@ -51,6 +51,7 @@ class Settings:
     resend_after_s: float = 600.0
     http_timeout_s: float = 60.0
     smtp_url: str | None = None
+    secret_key: str | None = None
 
     @property
     def mongo_db_name(self) -> str:
@@ -77,4 +78,5 @@ def load_settings() -> Settings:
         resend_after_s=_float("SYNCFARM_RESEND_AFTER_S", 600.0),
         http_timeout_s=_float("SYNCFARM_HTTP_TIMEOUT_S", 60.0),
         smtp_url=os.environ.get("SYNCFARM_SMTP_URL") or None,
+        secret_key=os.environ.get("SYNCFARM_SECRET_KEY") or None,
     )

@@ -8,9 +8,11 @@ from typing import Any
 from marshmallow import ValidationError
 
 from core.clock import now_ms
+from core.config import load_settings
 from core.errors import Invalid, NotFound
 from core.ids import new_id
 from core.rules import validate_rules
+from core.secrets import SecretBox, keep_masked, mask_settings, open_settings, seal_settings
 from core.store import Store
 from plugins.registry import get_connector
 
@@ -47,6 +49,27 @@ def validate_settings(connector_name: str, role: str, settings: Any) -> dict[str
     return loaded
 
 
+def secret_box() -> SecretBox:
+    return SecretBox(load_settings().secret_key)
+
+
+def _sealed(connector_name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    schema = get_connector(connector_name).settings_schema()
+    return seal_settings(schema, settings, secret_box())
+
+
+def readable_settings(connection: dict[str, Any]) -> dict[str, Any]:
+    """The connection's settings with its secrets decrypted, for the connector to use."""
+    schema = get_connector(connection["connector"]).settings_schema()
+    return open_settings(schema, connection["settings"], secret_box())
+
+
+def shown_settings(connection: dict[str, Any]) -> dict[str, Any]:
+    """The connection's settings as the API shows them: secrets masked."""
+    schema = get_connector(connection["connector"]).settings_schema()
+    return mask_settings(schema, connection["settings"])
+
+
 def _flat(messages: Any) -> dict[str, Any]:
     return messages if isinstance(messages, dict) else {"_schema": messages}
 
@@ -70,7 +93,10 @@ def create_connection(
         "name": data.get("name") or data["connector"],
         "connector": data["connector"],
         "role": data["role"],
-        "settings": validate_settings(data["connector"], data["role"], data.get("settings")),
+        "settings": _sealed(
+            data["connector"],
+            validate_settings(data["connector"], data["role"], data.get("settings")),
+        ),
         "order": data.get("order", 0),
         "paused": bool(data.get("paused", False)),
         "read_only_fields": data.get("read_only_fields", []),
@@ -114,8 +140,13 @@ def update_connection(
     if "rules" in changes:
         fields["rules"] = validate_rules(changes["rules"], path="rules")
     if "settings" in changes:
-        fields["settings"] = validate_settings(
-            connection["connector"], connection["role"], changes["settings"]
+        schema = get_connector(connection["connector"]).settings_schema()
+        incoming = keep_masked(
+            schema, changes["settings"] or {}, connection["settings"], secret_box()
+        )
+        fields["settings"] = _sealed(
+            connection["connector"],
+            validate_settings(connection["connector"], connection["role"], incoming),
         )
     fields["updated_at"] = now_ms()
     store.connections.update_one({"_id": connection_id}, {"$set": fields})

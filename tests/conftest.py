@@ -44,6 +44,9 @@ def _let_mongomock_take_bulk_sort() -> None:
 
 _let_mongomock_take_bulk_sort()
 
+# Connector secrets are encrypted with this key in every test (and the farms tests start).
+os.environ.setdefault("SYNCFARM_SECRET_KEY", "test-only-secret-key-of-syncfarm")
+
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "external"
 TEST_REDIS_URL = os.environ.get("SYNCFARM_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
 

@@ -14,7 +14,7 @@ from core import runs as runs_service
 from core.alerts import RunFacts, count_out_of_stock, evaluate_alerts, send_alerts, stock_fields
 from core.clock import now_ms
 from core.config import Settings
-from core.connections import CHANNEL_ROLE, project_connections
+from core.connections import CHANNEL_ROLE, project_connections, readable_settings
 from core.documents import ProjectDocuments
 from core.errors import ConnectorError, Invalid, RunHeld
 from core.issues import WHOLE_SOURCE, clear_issues, record_issues
@@ -104,7 +104,7 @@ class RunExecution:
             state=TaskState(self.store, connection["_id"]),
             redis_url=self.settings.redis_url,
         )
-        return cls(connection["settings"], context)
+        return cls(readable_settings(connection), context)
 
     def _key_field(self, connections: list[dict[str, Any]]) -> str:
         source = next((c for c in connections if c["role"] == "source"), None)

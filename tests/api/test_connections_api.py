@@ -47,3 +47,60 @@ def test_connector_settings_are_validated_by_the_connectors_schema(tenant: Any) 
         f"/projects/{pid}/connections/", {"connector": "file", "role": "source"}
     )
     assert wrong_role.status_code == 422 and "cannot be a source" in wrong_role.json["message"]
+
+
+def test_connector_secrets_are_stored_encrypted_shown_masked_and_kept_when_sent_back(
+    tenant: Any, store: Any
+) -> None:
+    pid = tenant.post("/projects/", {"name": "Shop"}).json["id"]
+    created = tenant.post(
+        f"/projects/{pid}/connections/",
+        {
+            "connector": "feed",
+            "role": "source",
+            "settings": {
+                "url": "https://feeds.example.com/p.csv",
+                "auth": {"type": "basic", "username": "shop", "password": "hunter22"},
+            },
+        },
+    )
+    assert created.status_code == 201, created.json
+    assert created.json["settings"]["auth"] == {
+        "type": "basic",
+        "username": "shop",
+        "password": "********",
+    }
+    stored = store.connections.find_one({"_id": created.json["id"]})
+    assert stored["settings"]["auth"]["password"].startswith("enc:v1:")
+    assert "hunter22" not in str(stored)
+
+    shown = created.json["settings"]
+    tenant.patch(
+        f"/projects/{pid}/connections/{created.json['id']}",
+        {"settings": {**shown, "url": "https://feeds.example.com/q.csv"}},
+    )
+    from core.connections import readable_settings
+
+    again = store.connections.find_one({"_id": created.json["id"]})
+    assert readable_settings(again)["auth"]["password"] == "hunter22"
+    assert readable_settings(again)["url"].endswith("q.csv")
+
+
+def test_without_a_secret_key_a_secret_is_refused_not_stored_in_clear(
+    tenant: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.delenv("SYNCFARM_SECRET_KEY")
+    pid = tenant.post("/projects/", {"name": "Shop"}).json["id"]
+    refused = tenant.post(
+        f"/projects/{pid}/connections/",
+        {
+            "connector": "feed",
+            "role": "source",
+            "settings": {
+                "url": "https://x.example/p.csv",
+                "auth": {"type": "bearer", "token": "t0k3n"},
+            },
+        },
+    )
+    assert refused.status_code == 422
+    assert "SYNCFARM_SECRET_KEY" in refused.json["message"]
