@@ -47,7 +47,20 @@ _let_mongomock_take_bulk_sort()
 # Connector secrets are encrypted with this key in every test (and the farms tests start).
 os.environ.setdefault("SYNCFARM_SECRET_KEY", "test-only-secret-key-of-syncfarm")
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "external"
+def _external_fixtures() -> Path:
+    """Files written by other projects, used as they are: the shared copy next to the
+    checkout when there is one, else the identical copy kept in tests/fixtures/external."""
+    here = Path(__file__).resolve().parent
+    for candidate in (
+        os.environ.get("SYNCFARM_FIXTURES_DIR"),
+        here.parents[1] / "shared" / "fixtures" / "external",
+    ):
+        if candidate and (Path(candidate) / "README.md").exists():
+            return Path(candidate)
+    return here / "fixtures" / "external"
+
+
+FIXTURES = _external_fixtures()
 TEST_REDIS_URL = os.environ.get("SYNCFARM_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
 
 
