@@ -16,6 +16,7 @@ detection, bookkeeping). Connectors never import Flask or Dramatiq. A connector 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,9 +119,18 @@ class Connector:
     #: for API channels: how many changes one `send` call gets at most
     send_batch: ClassVar[int] = 500
 
-    def __init__(self, settings: dict[str, Any], context: ConnectorContext) -> None:
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        context: ConnectorContext,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """`sleep` is how the connector waits (between retries…); tests pass one that does
+        not."""
         self.settings = settings
         self.context = context
+        self.sleep = sleep
 
     @property
     def key_field(self) -> str:

@@ -9,8 +9,7 @@ Shopify products. Nothing holds the whole feed: memory stays bounded whatever it
 from __future__ import annotations
 
 import codecs
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -18,7 +17,7 @@ from urllib.parse import urlparse
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from core.errors import ConnectorError
-from plugins.base import Connector, ConnectorContext, Record
+from plugins.base import Connector, Record
 from plugins.sources.auth import AuthSettings
 from plugins.sources.detect import detect_format, html_title, looks_like_html, strip_bom
 from plugins.sources.fetch import HttpOptions
@@ -138,16 +137,6 @@ class FeedConnector(Connector):
     name = "feed"
     settings_schema = FeedSettings
     roles = frozenset({"source", "secondary", "combined"})
-
-    def __init__(
-        self,
-        settings: dict[str, Any],
-        context: ConnectorContext,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(settings, context)
-        self.sleep = sleep
 
     @classmethod
     def example_settings(cls, workdir: Path) -> dict[str, Any]:

@@ -47,6 +47,7 @@ _let_mongomock_take_bulk_sort()
 # Connector secrets are encrypted with this key in every test (and the farms tests start).
 os.environ.setdefault("SYNCFARM_SECRET_KEY", "test-only-secret-key-of-syncfarm")
 
+
 def _external_fixtures() -> Path:
     """Files written by other projects, used as they are: the shared copy next to the
     checkout when there is one, else the identical copy kept in tests/fixtures/external."""

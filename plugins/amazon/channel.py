@@ -61,8 +61,7 @@ class AmazonChannel(Connector):
         clock: Callable[[], float] = time.monotonic,
         session: requests.Session | None = None,
     ) -> None:
-        super().__init__(settings, context)
-        self.sleep = sleep
+        super().__init__(settings, context, sleep=sleep)
         self.clock = clock
         self.session = session or requests.Session()
 

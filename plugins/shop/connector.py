@@ -4,8 +4,7 @@ channel and two order tasks."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from plugins.base import (
     Change,
     ChangeResult,
     Connector,
-    ConnectorContext,
     Record,
     Task,
     TaskContext,
@@ -50,16 +48,6 @@ class ShopConnector(Connector):
         Task(DOWNLOAD, description="store the orders modified since the last download"),
         Task(UPLOAD, description="send the warehouse's shipments to the shop's orders"),
     )
-
-    def __init__(
-        self,
-        settings: dict[str, Any],
-        context: ConnectorContext,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(settings, context)
-        self.sleep = sleep
 
     @classmethod
     def example_settings(cls, workdir: Path) -> dict[str, Any]:

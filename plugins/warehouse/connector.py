@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -11,7 +9,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from core.errors import ConnectorError
-from plugins.base import Connector, ConnectorContext, Task, TaskContext, TaskResult
+from plugins.base import Connector, Task, TaskContext, TaskResult
 from plugins.shop.http import Credentials, JsonApi
 from plugins.shop.incremental import Cursor
 from plugins.shop.orders import ORDERS
@@ -36,16 +34,6 @@ class WarehouseConnector(Connector):
         Task(DELIVER, description="send the orders ready to ship to the warehouse, once each"),
         Task(DOWNLOAD, description="attach the warehouse's new shipments to their orders"),
     )
-
-    def __init__(
-        self,
-        settings: dict[str, Any],
-        context: ConnectorContext,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(settings, context)
-        self.sleep = sleep
 
     @classmethod
     def example_settings(cls, workdir: Path) -> dict[str, Any]:
