@@ -8,7 +8,7 @@ from typing import Any
 import redis
 from flask import Flask, jsonify
 
-from api import auth, changes, connections, events, exports, jobs, projects, runs
+from api import auth, changes, connections, events, exports, jobs, metrics, projects, runs, stats
 from api.errors import SyncfarmApi, register_error_handlers
 from core.config import load_settings
 from core.store import Store
@@ -52,9 +52,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
 
     api = SyncfarmApi(app)
-    for module in (projects, connections, jobs, runs, changes, events):
+    for module in (projects, connections, jobs, runs, changes, stats, events):
         api.register_blueprint(module.blp)
     app.register_blueprint(exports.blp)
+    metrics.init_app(app)
     register_error_handlers(app)
     app.before_request(auth.require_api_key)
 

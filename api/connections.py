@@ -91,6 +91,7 @@ class ConnectionItem(MethodView):
         return present(connection)
 
     @blp.response(204)
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def delete(self, project_id: str, connection_id: str) -> None:
         """Delete a connection that no job uses."""
         connections_service.delete_connection(services.store(), _project(project_id), connection_id)
@@ -112,6 +113,8 @@ def _press(project_id: str, connection_id: str, kind: str) -> dict[str, Any]:
 
 @blp.route("/<connection_id>/fetch", methods=["POST"])
 @blp.response(202, RunOut)
+@blp.alt_response(409, response="CONFLICT")
+@blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
 def fetch(project_id: str, connection_id: str) -> dict[str, Any]:
     """Import now: the project's sources into its database, and the changes that follow."""
     return _press(project_id, connection_id, "fetch")
@@ -119,6 +122,8 @@ def fetch(project_id: str, connection_id: str) -> dict[str, Any]:
 
 @blp.route("/<connection_id>/send", methods=["POST"])
 @blp.response(202, RunOut)
+@blp.alt_response(409, response="CONFLICT")
+@blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
 def send(project_id: str, connection_id: str) -> dict[str, Any]:
     """Send this channel's pending changes now (or rewrite its file)."""
     return _press(project_id, connection_id, "send")
@@ -126,6 +131,7 @@ def send(project_id: str, connection_id: str) -> dict[str, Any]:
 
 @blp.route("/<connection_id>/sync", methods=["POST"])
 @blp.response(202, RunOut)
+@blp.alt_response(409, response="CONFLICT")
 def sync(project_id: str, connection_id: str) -> dict[str, Any]:
     """Import, then export to this channel (or to every channel, from a source)."""
     return _press(project_id, connection_id, "sync")

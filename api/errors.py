@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from apispec import BasePlugin
 from bson.errors import InvalidDocument
 from flask import Flask
 from flask_smorest import Api
+from flask_smorest.pagination import PaginationMetadataSchema
 from pymongo.errors import PyMongoError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
@@ -45,8 +47,51 @@ def _payload(code: int, message: str, errors: Any = None) -> dict[str, Any]:
     return payload
 
 
+class ErrorResponses(BasePlugin):
+    """Documents, in one place, the error answers any operation can give: 401 (no or unknown
+    API key; a webhook's bad signature), 503 (database or queue unavailable), 404 for an unknown
+    id in the path, 413 (body too large) where a body is read and 400 where it is JSON that
+    does not parse. An answer only some views give (409) is declared on them (`alt_response`);
+    flask-smorest itself adds 422 where arguments are parsed."""
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        for operation in (operations or {}).values():
+            responses = operation.setdefault("responses", {})
+            wanted = {401: "UNAUTHORIZED", 503: "SERVICE_UNAVAILABLE"}
+            if path and "{" in path:
+                wanted[404] = "NOT_FOUND"
+            body = operation.get("requestBody")
+            if body:
+                wanted[413] = "REQUEST_ENTITY_TOO_LARGE"
+                if "application/json" in body.get("content", {}):
+                    wanted[400] = "BAD_REQUEST"
+            for status, name in wanted.items():
+                if status not in responses and str(status) not in responses:
+                    responses[status] = name
+
+
 class SyncfarmApi(Api):
-    """flask-smorest's Api, with a `message` on every error that names the fields at fault."""
+    """flask-smorest's Api, with a `message` on every error that names the fields at fault,
+    and error answers and the `X-Pagination` header documented as they are."""
+
+    def _init_spec(self, *, extra_plugins: Any = None, **options: Any) -> None:
+        super()._init_spec(extra_plugins=[*(extra_plugins or ()), ErrorResponses()], **options)
+
+    def _register_pagination_header(self) -> None:
+        if self.spec.openapi_version.major < 3:
+            return super()._register_pagination_header()
+        # The header carries JSON (`{"total": 3, ...}`), not OpenAPI's `simple` style that a
+        # bare `schema` means, so it is described with `content`.
+        self.spec.components.header(
+            "PAGINATION",
+            {
+                "description": "Pagination metadata, as JSON",
+                "content": {"application/json": {"schema": PaginationMetadataSchema}},
+            },
+            lazy=True,
+        )
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         payload, code, headers = super().handle_http_exception(error)

@@ -79,6 +79,7 @@ class JobItem(MethodView):
 
 @blp.route("/<job_id>/runs", methods=["POST"])
 @blp.response(202, RunOut)
+@blp.alt_response(409, response="CONFLICT")
 def run_now(project_id: str, job_id: str) -> dict[str, Any]:
     """Run the job now (also while the project is paused); 409 if a run already waits."""
     project = _project(project_id)

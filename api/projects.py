@@ -65,6 +65,7 @@ class ProjectItem(MethodView):
         return present(project)
 
     @blp.response(204)
+    @blp.alt_response(409, response="CONFLICT")
     def delete(self, project_id: str) -> None:
         """Delete a project with its connections, jobs, runs, records and exported files;
         refused (409) while one of its runs is queued or running."""

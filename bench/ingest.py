@@ -22,6 +22,7 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
 import shutil
 import subprocess
@@ -54,6 +55,7 @@ from core.store import Store
 REPO = Path(__file__).resolve().parents[1]
 TARGET_RATIO = {"csv": 0.40, "xml": 0.60}
 TARGET_RSS_MB = 300.0
+PARSE_REPEATS = 3
 FEED_SETTINGS: dict[str, dict[str, Any]] = {
     "csv": {"format": "csv"},
     "xml": {"format": "xml", "item_path": "item"},
@@ -93,17 +95,19 @@ def _execute_run(store: Store, settings: Settings, job_id: str, profile: str | N
     run = runs_service.claim_run(store, job, Trigger.MANUAL)
     assert run is not None
     cpu, started = own_cpu_s(), time.perf_counter()
-    if profile is not None:
-        profiler = cProfile.Profile()
-        profiler.runcall(execute_run.fn, run["_id"])
-        profiler.dump_stats(profile)
-    else:
-        execute_run.fn(run["_id"])
+    with RssSampler() as memory:
+        if profile is not None:
+            profiler = cProfile.Profile()
+            profiler.runcall(execute_run.fn, run["_id"])
+            profiler.dump_stats(profile)
+        else:
+            execute_run.fn(run["_id"])
     wall_s, cpu_s = time.perf_counter() - started, own_cpu_s() - cpu
     done = store.runs.find_one({"_id": run["_id"]}) or {}
     return {
         "wall_s": wall_s,
         "cpu_s": cpu_s,
+        "sampled_peak_rss_mb": memory.peak_mb,
         "state": done.get("state"),
         "error": (done.get("error") or {}).get("message"),
         "stages": [
@@ -111,6 +115,9 @@ def _execute_run(store: Store, settings: Settings, job_id: str, profile: str | N
                 "name": s["name"],
                 "s": ((s["finished_at"] or s["started_at"]) - s["started_at"]) / 1000,
                 "counts": s["counts"],
+                "peak_rss_mb": memory.peak_between(
+                    s["started_at"], s["finished_at"] or s["started_at"]
+                ),
             }
             for s in done.get("stages", [])
         ],
@@ -122,14 +129,13 @@ def _child(payload_path: str) -> None:
     payload = json.loads(Path(payload_path).read_text())
     start_rss = status_mb("VmRSS")
     if payload["kind"] == "parse":
-        started, cpu = time.perf_counter(), own_cpu_s()
-        records = feeds.PARSERS[payload["format"]](Path(payload["path"]))
-        result: dict[str, Any] = {
-            "wall_s": time.perf_counter() - started,
-            "cpu_s": own_cpu_s() - cpu,
-            "records": records,
-            "bytes": Path(payload["path"]).stat().st_size,
-        }
+        result: dict[str, Any] = {"bytes": Path(payload["path"]).stat().st_size}
+        for _ in range(PARSE_REPEATS):  # the best of a few: the baseline is short, so noisy
+            started, cpu = time.perf_counter(), own_cpu_s()
+            records = feeds.PARSERS[payload["format"]](Path(payload["path"]))
+            wall_s = time.perf_counter() - started
+            if wall_s < result.get("wall_s", float("inf")):
+                result.update(wall_s=wall_s, cpu_s=own_cpu_s() - cpu, records=records)
     else:
         counter = WireCounter()
         client: pymongo.MongoClient[Any] = pymongo.MongoClient(
@@ -202,10 +208,11 @@ class Session:
         store = self.store(db)
         traffic: Traffic = count_writes(store)
         settings = _settings("mongodb://mongomock", db, data_dir)
-        with RssSampler() as sampler:
-            result = _execute_run(store, settings, job_id, str(profile) if profile else None)
+        result = _execute_run(store, settings, job_id, str(profile) if profile else None)
         result.update(
-            traffic=traffic.as_dict(), peak_rss_mb=sampler.peak_mb, rss_method="VmRSS sampled"
+            traffic=traffic.as_dict(),
+            peak_rss_mb=result["sampled_peak_rss_mb"],
+            rss_method="VmRSS sampled",
         )
         return result
 
@@ -378,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown formats {unknown}; use csv and/or xml")
     workdir = Path(tempfile.mkdtemp(prefix="syncfarm-bench-"))
+    load_before = os.getloadavg()[0]
     steps: list[Step] = []
     profiles: list[tuple[str, Path]] = []
     try:
@@ -393,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             steps,
             records=args.records,
             store=args.store,
+            load=(load_before, os.getloadavg()[0]),
             target_ratio=TARGET_RATIO,
             target_rss_mb=TARGET_RSS_MB,
         )

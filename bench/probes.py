@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import resource
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -158,19 +159,27 @@ def own_cpu_s() -> float:
 
 
 class RssSampler:
-    """The highest `VmRSS` of a process seen while the sampler runs (a context manager)."""
+    """The highest `VmRSS` of a process seen while the sampler runs (a context manager);
+    `samples` keeps (epoch ms, MB) of each reading, to tell the peak of each stage of a run."""
 
     def __init__(self, pid: int | str = "self") -> None:
         self.pid = pid
         self.peak_mb = 0.0
+        self.samples: list[tuple[int, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while True:
-            self.peak_mb = max(self.peak_mb, status_mb("VmRSS", self.pid))
+            rss = status_mb("VmRSS", self.pid)
+            self.samples.append((int(time.time() * 1000), rss))
+            self.peak_mb = max(self.peak_mb, rss)
             if self._stop.wait(SAMPLE_EVERY_S):
                 return
+
+    def peak_between(self, start_ms: int, end_ms: int) -> float | None:
+        inside = [rss for at, rss in self.samples if start_ms <= at <= end_ms]
+        return max(inside) if inside else None
 
     def __enter__(self) -> RssSampler:
         self._thread.start()

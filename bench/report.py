@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 PER_RECORD = ("records", "record_index", "changes", "issues")
 STEADY = "2 % changed"
+#: a load average before the benchmark at least this high means other work shared the CPUs
+BUSY_LOAD = 1.0
 #: per-record documents written per changed record, at most: the record, its change (update
 #: and acknowledgement) for the one channel, its issue cleared, and a share of the index buckets
 PROPORTIONAL_LIMIT = 5.0
@@ -30,6 +32,7 @@ def print_report(
     *,
     records: int,
     store: str,
+    load: tuple[float, float],
     target_ratio: dict[str, float],
     target_rss_mb: float,
 ) -> None:
@@ -49,7 +52,15 @@ def print_report(
         f"{fmt} {r['bytes'] / 1e6:,.0f} MB" for fmt, r in bare.items() if "bytes" in r
     )
     if sizes:
-        print(f"feeds: {sizes}; ÷ bare: records/s of the step ÷ records/s of the bare parse")
+        print(
+            f"feeds: {sizes}; ÷ bare: records/s of the step ÷ records/s of the bare parse "
+            "(best of 3)"
+        )
+    busy = load[0] >= BUSY_LOAD
+    print(
+        f"1-minute load average: {load[0]:.2f} before the benchmark, {load[1]:.2f} at its end"
+        + (" — the machine was busy before it started: timings are noisy" if busy else "")
+    )
     _print_steps(steps, records, bare)
     _print_stages(steps, records, bare)
     _print_writes(steps)
@@ -136,6 +147,7 @@ def _print_stages(steps: Sequence[Step], records: int, bare: dict[str, dict[str,
                 step.name,
                 *(f"{stages[n]['s']:.2f}" if n in stages else "-" for n in _STAGES),
                 f"{rest:.2f}",
+                "/".join(_mb(stages.get(n, {}).get("peak_rss_mb")) for n in _STAGES),
                 import_ratio,
                 "/".join(str(imported.get(k, "-")) for k in ("inserted", "updated", "unchanged")),
                 _maybe(database.get("records_written")),
@@ -145,13 +157,17 @@ def _print_stages(steps: Sequence[Step], records: int, bare: dict[str, dict[str,
                 _maybe(exported.get("acknowledged")),
             ]
         )
-    print("\n## Stages of each run (seconds from the run document; counts from its stages)")
+    print(
+        "\n## Stages of each run (seconds and counts from the run document; peak MB: VmRSS "
+        "sampled every 50 ms during each stage)"
+    )
     _table(
         [
             "format",
             "step",
             *(f"{n} s" for n in _STAGES),
             "other s",
+            "peak MB imp/db/exp",
             "import ÷ bare",
             "ins/upd/same",
             "records written",
@@ -267,6 +283,10 @@ def _surprises(step: Step, records: int) -> list[str]:
 
 def _verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
+
+
+def _mb(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
 
 
 def _maybe(value: Any) -> str:

@@ -52,6 +52,8 @@ class Settings:
     http_timeout_s: float = 60.0
     smtp_url: str | None = None
     secret_key: str | None = None
+    #: SYNCFARM_ALLOW_PRIVATE_URLS as given; `core.netguard` parses it
+    allow_private_urls: str = ""
 
     @property
     def mongo_db_name(self) -> str:
@@ -79,4 +81,5 @@ def load_settings() -> Settings:
         http_timeout_s=_float("SYNCFARM_HTTP_TIMEOUT_S", 60.0),
         smtp_url=os.environ.get("SYNCFARM_SMTP_URL") or None,
         secret_key=os.environ.get("SYNCFARM_SECRET_KEY") or None,
+        allow_private_urls=os.environ.get("SYNCFARM_ALLOW_PRIVATE_URLS", "").strip(),
     )

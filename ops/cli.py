@@ -14,6 +14,9 @@ from core.errors import SyncfarmError
 from core.plans import DEFAULT_PLAN, PLANS
 from core.store import Store
 
+#: Characters of the progress bar of `run --follow`.
+_BAR_WIDTH = 30
+
 
 def _store() -> Store:
     settings = load_settings()
@@ -125,7 +128,7 @@ def list_projects() -> None:
 @click.option("--follow", is_flag=True, help="follow the run until it ends")
 def run_job(project_id: str, job_id: str, follow: bool) -> None:
     """Run a job now."""
-    from core.models import FINISHED_STATES, Trigger
+    from core.models import Trigger
     from core.runs import claim_run
     from worker.broker import build_broker
     from worker.enqueue import submit_run
@@ -145,15 +148,88 @@ def run_job(project_id: str, job_id: str, follow: bool) -> None:
         raise click.ClickException(exc.message) from None
     click.echo(run["_id"])
     if follow:
-        last: Any = None
-        while True:
-            current = store.runs.find_one({"_id": run["_id"]}) or {}
-            line = (current.get("state"), current.get("progress"))
-            if line != last:
-                click.echo(f"{current.get('state')}  {current.get('progress') or ''}", err=True)
-                last = line
-            if current.get("state") in FINISHED_STATES:
-                if current.get("error"):
-                    click.echo(current["error"].get("message"), err=True)
-                sys.exit(0 if current["state"] == "succeeded" else 1)
-            time.sleep(0.5)
+        sys.exit(_follow(store, run["_id"]))
+
+
+def _progress_line(run: dict[str, Any]) -> str:
+    """`state  stage  done/total` with a bar when the total is known."""
+    progress = run.get("progress") or {}
+    stage = progress.get("stage") or (run.get("stages") or [{}])[-1].get("name") or ""
+    done, total = progress.get("done"), progress.get("total")
+    line = f"{run.get('state', '?'):<8} {stage}"
+    if isinstance(done, int) and isinstance(total, int) and total > 0:
+        filled = min(_BAR_WIDTH, _BAR_WIDTH * done // total)
+        bar = "#" * filled + "-" * (_BAR_WIDTH - filled)
+        line += f" [{bar}] {done}/{total}"
+    elif isinstance(done, int):
+        line += f" {done}"
+    return line.rstrip()
+
+
+def _follow(store: Store, run_id: str, *, poll_s: float = 0.5) -> int:
+    """Show the run's progress on one line (rewritten with a carriage return on a terminal,
+    one line per change otherwise) until it ends; the exit code: 0 if it succeeded, else 1."""
+    from core.models import FINISHED_STATES
+
+    tty = sys.stderr.isatty()
+    shown = ""
+    while True:
+        run: dict[str, Any] = store.runs.find_one({"_id": run_id}) or {}
+        line = _progress_line(run)
+        if line != shown:
+            if tty:
+                click.echo(f"\r{line:<{len(shown)}}", nl=False, err=True)
+            else:
+                click.echo(line, err=True)
+            shown = line
+        if run.get("state") in FINISHED_STATES:
+            break
+        time.sleep(poll_s)
+    if tty:
+        click.echo(err=True)
+    outcome = f"run {run_id} {run['state']}"
+    if run.get("started_at") and run.get("finished_at"):
+        outcome += f" in {(run['finished_at'] - run['started_at']) / 1000:.1f} s"
+    if run.get("error"):
+        outcome += f": {run['error'].get('message')}"
+    click.echo(outcome, err=True)
+    return 0 if run["state"] == "succeeded" else 1
+
+
+@main.command("queues")
+def show_queues() -> None:
+    """Show the queues, the leading ticker, and project locks with their waiting runs."""
+    import redis
+
+    from core import queues
+
+    settings = load_settings()
+    mutex_redis = redis.Redis.from_url(settings.redis_url)
+    try:
+        if settings.broker_url.split(":", 1)[0] in ("redis", "rediss", "unix"):
+            broker_redis = redis.Redis.from_url(settings.broker_url)
+            click.echo(
+                f"{'queue':<12} {'ready':>8} {'in-flight':>10} {'delayed':>8} {'dead-lettered':>14}"
+            )
+            for depth in queues.queue_depths(broker_redis, ["runs"]):
+                click.echo(
+                    f"{depth.queue:<12} {depth.ready:>8} {depth.in_flight:>10} "
+                    f"{depth.delayed:>8} {depth.dead_lettered:>14}"
+                )
+        else:
+            click.echo(
+                f"queues: not shown for the broker at {settings.broker_url.split(':')[0]}://"
+            )
+        click.echo(f"ticker leader: {queues.ticker_leader(mutex_redis) or 'none'}")
+        locks = queues.project_locks(mutex_redis)
+    except redis.RedisError as exc:
+        raise click.ClickException(
+            f"could not read Redis ({exc}); check SYNCFARM_REDIS_URL and SYNCFARM_BROKER_URL"
+        ) from None
+    if not locks:
+        click.echo("project locks: none held")
+    for lock in locks:
+        state = f"held ({lock.ttl_ms} ms left)" if lock.held else "free"
+        click.echo(f"project {lock.project_id}: {state}, {len(lock.waiting)} waiting")
+        for run_id in lock.waiting:
+            click.echo(f"  waiting: {run_id}")

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from core import netguard
 from core.errors import ConnectorError
 from plugins.base import Connector, Record
 from plugins.sources.auth import AuthSettings
@@ -113,7 +114,9 @@ class FeedSettings(Schema):
         scheme = urlparse(value).scheme
         if scheme not in ("http", "https", "file") and not value.startswith("/"):
             raise ValidationError("must be an http(s) URL, a file:// URL or an absolute path")
-        if scheme not in ("http", "https"):
+        if scheme in ("http", "https"):
+            netguard.validate_public_url(value)
+        else:
             check_file_allowed(local_path(value))
 
     @validates("encoding")

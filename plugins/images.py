@@ -1,6 +1,9 @@
 """`images`: a two-stage task connector. `images.check` asks each image URL of the catalog for
 its validators (ETag, Last-Modified, size) and counts the images that changed; only when there
-are some does `images.download` run, fetching and hashing just those."""
+are some does `images.download` run, fetching and hashing just those.
+
+Image URLs come from records, so they are checked only when called (`core.netguard`, each
+redirect too): a refused one is counted as `refused` and left alone, the others go on."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from typing import Any
 import requests
 from marshmallow import Schema, fields, validate
 
+from core import netguard
 from plugins.base import Connector, Record, Task, TaskContext, TaskResult
 
 PENDING = "__pending__"
@@ -62,7 +66,9 @@ class ImagesConnector(Connector):
 
     def _signature(self, url: str) -> str | None:
         try:
-            answer = requests.head(url, timeout=self.settings["timeout_s"], allow_redirects=True)
+            answer = netguard.request(
+                "HEAD", url, timeout=self.settings["timeout_s"], allow_redirects=True
+            )
         except requests.RequestException:
             return None
         if answer.status_code >= 400:
@@ -72,21 +78,28 @@ class ImagesConnector(Connector):
 
     def _check(self, ctx: TaskContext) -> TaskResult:
         pending: list[str] = []
-        checked = 0
+        checked = refused = 0
         for url in self._urls(ctx.records()):
             checked += 1
             known = ctx.state.get(url)
-            signature = self._signature(url)
+            try:
+                signature = self._signature(url)
+            except netguard.UrlRefused:
+                refused += 1
+                continue
             if known is None or signature is None or known.get("signature") != signature:
                 pending.append(url)
         ctx.state[PENDING] = pending
-        return TaskResult(count=len(pending), counts={"checked": checked, "changed": len(pending)})
+        counts = {"checked": checked, "changed": len(pending), "refused": refused}
+        return TaskResult(count=len(pending), counts=counts)
 
     def _download(self, ctx: TaskContext) -> TaskResult:
         downloaded = failed = 0
         for url in ctx.state.get(PENDING, []):
             try:
-                with requests.get(url, stream=True, timeout=self.settings["timeout_s"]) as answer:
+                with netguard.request(
+                    "GET", url, stream=True, timeout=self.settings["timeout_s"]
+                ) as answer:
                     answer.raise_for_status()
                     digest = hashlib.sha256()
                     size = 0
@@ -100,7 +113,7 @@ class ImagesConnector(Connector):
                             answer.headers.get("Content-Length", str(size)),
                         ]
                     )
-            except requests.RequestException:
+            except (requests.RequestException, netguard.UrlRefused):
                 failed += 1
                 continue
             ctx.state[url] = {"signature": signature, "sha256": digest.hexdigest(), "bytes": size}

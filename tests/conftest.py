@@ -46,6 +46,7 @@ _let_mongomock_take_bulk_sort()
 
 # Connector secrets are encrypted with this key in every test (and the farms tests start).
 os.environ.setdefault("SYNCFARM_SECRET_KEY", "test-only-secret-key-of-syncfarm")
+os.environ.setdefault("SYNCFARM_ALLOW_PRIVATE_URLS", "1")  # every test server is on 127.0.0.1
 
 
 def _external_fixtures() -> Path:

@@ -18,6 +18,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from core import netguard
 from core.errors import Invalid
 
 CONDITIONS: dict[str, dict[str, Any]] = {
@@ -141,6 +142,11 @@ def _target(index: int, number: int, target: Any, problems: _Problems) -> dict[s
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         problems.add(index, "webhook", f"{url!r} is not an http(s) URL", number)
+        return None
+    try:
+        netguard.check_url(url)
+    except netguard.UrlNotAllowed as exc:
+        problems.add(index, "webhook", exc.text, number)
         return None
     secret = target.get("secret")
     if secret is not None and (not isinstance(secret, str) or not secret):

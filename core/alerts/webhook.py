@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from core import netguard
 from core.alerts.delivery import DeliveryResult
 from core.alerts.evaluate import Alert
 
@@ -41,10 +42,19 @@ def post_alert(alert: Alert, target: dict[str, Any], *, timeout_s: float) -> Del
 
     try:
         # stream: the answer's body is never read (nor kept), only its status
-        response = requests.post(
-            url, data=body, headers=headers, timeout=timeout_s, allow_redirects=False, stream=True
+        # checked right before connecting: the address may have changed since it was saved
+        response = netguard.request(
+            "POST",
+            url,
+            data=body,
+            headers=headers,
+            timeout=timeout_s,
+            allow_redirects=False,
+            stream=True,
         )
         response.close()
+    except netguard.UrlRefused as exc:
+        return failed(f"{redacted(url)} is not allowed: {exc.reason}; {netguard.HINT}")
     except requests.Timeout:
         return failed(f"{redacted(url)} did not answer within {timeout_s:g} s")
     except requests.RequestException as exc:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from core import netguard
 from plugins.amazon.auth import AccessTokens
 from plugins.amazon.documents import CONTENT_TYPE
 from plugins.amazon.errors import (
@@ -50,7 +51,9 @@ class FeedsApi:
         self.host = urlsplit(self.endpoint).netloc
         self.tokens = tokens
         self.limiter = limiter
-        self.session = session
+        # every call, upload, download and (same session) token refresh is checked right
+        # before connecting (core.netguard)
+        self.session = netguard.guard_session(session)
         self.timeout_s = timeout_s
         self.retries = retries
         self.sleep = sleep

@@ -8,6 +8,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from core import netguard
 from plugins.amazon.attributes import AVAILABILITY
 
 MAX_MESSAGES = 10_000  # Amazon's limit of messages in one JSON_LISTINGS_FEED document
@@ -74,6 +75,7 @@ class AmazonSettings(Schema):
     endpoint = fields.Url(
         required=True,
         require_tld=False,
+        validate=netguard.validate_public_url,
         metadata={
             "description": "the SP-API base URL of the seller's region, e.g. "
             "https://sellingpartnerapi-eu.amazon.com"
@@ -82,6 +84,7 @@ class AmazonSettings(Schema):
     lwa_endpoint = fields.Url(
         load_default=DEFAULT_LWA_ENDPOINT,
         require_tld=False,
+        validate=netguard.validate_public_url,
         metadata={"description": "Login with Amazon's token URL"},
     )
     client_id = fields.String(

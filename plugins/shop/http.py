@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from core import netguard
 from plugins.shop.errors import ApiError, ApiRefused, ApiUnreachable
 from plugins.sources.retry import backoff_s, retry_after_s
 
@@ -58,7 +59,8 @@ class JsonApi:
         self.timeout_s = timeout_s
         self.retries = retries
         self.sleep = sleep
-        self.session = requests.Session()
+        # every request is checked right before connecting (core.netguard)
+        self.session = netguard.guard_session(requests.Session())
         self.session.headers.update(
             {"User-Agent": user_agent, "Accept": "application/json", **credentials.headers}
         )

@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from core import netguard
 from core.errors import ConnectorError
 from plugins.shop.incremental import parse_stamp
 from plugins.sources.files import check_file_allowed, local_path
@@ -103,6 +104,8 @@ class ShopSettings(Schema):
             check_file_allowed(local_path(value))
         elif urlparse(value).scheme not in ("http", "https") or not urlparse(value).netloc:
             raise ValidationError("must be an http(s) URL, a file:// URL or an absolute path")
+        else:
+            netguard.validate_public_url(value)
 
     @validates("orders_since")
     def _check_orders_since(self, value: str | None, **_: Any) -> None:

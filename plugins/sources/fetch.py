@@ -3,7 +3,8 @@
 Connection errors, timeouts, 408 and 5xx answers are retried `retries` times with backoff;
 429 answers wait as `Retry-After` says and are counted apart (up to `RATE_LIMIT_WAITS` in a
 row), since the server is working and only asks to come back later. Other 4xx answers fail
-at once. The body is not read here: the caller streams it.
+at once. The body is not read here: the caller streams it. The URL and every redirect are
+checked by `core.netguard` right before connecting.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
+from core import netguard
 from core.errors import ConnectorError
 from plugins.sources.auth import request_auth
 from plugins.sources.retry import backoff_s, retry_after_s
@@ -42,7 +44,8 @@ def get_streamed(url: str, options: HttpOptions) -> requests.Response:
     rate_limited = 0
     while True:
         try:
-            response = requests.get(
+            response = netguard.request(
+                "GET",
                 url,
                 params=auth.params or None,
                 headers={"User-Agent": USER_AGENT, **auth.headers},

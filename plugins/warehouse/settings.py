@@ -7,6 +7,8 @@ from urllib.parse import urlparse
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from core import netguard
+
 
 class WarehouseSettings(Schema):
     base_url = fields.String(
@@ -58,3 +60,4 @@ class WarehouseSettings(Schema):
         parsed = urlparse(value)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValidationError("must be an http(s) URL")
+        netguard.validate_public_url(value)
