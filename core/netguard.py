@@ -87,12 +87,14 @@ class Allowance:
 
 
 def parse_allowance(raw: str | None) -> Allowance:
-    """`SYNCFARM_ALLOW_PRIVATE_URLS`: unset, empty, `0` or `false` allow nothing; `1` or `true`
-    everything; else comma-separated networks (`10.20.0.0/16`; a bare address is a /32)."""
+    """`SYNCFARM_ALLOW_PRIVATE_URLS`: `0`, `false` or `none` allow no private address; `1`,
+    `true`, or unset allow every address (the default for now: farms that read feeds from
+    servers on their own network keep working; a shared farm sets `0` or a list); else
+    comma-separated networks (`10.20.0.0/16`; a bare address is a /32)."""
     value = (raw or "").strip().lower()
-    if value in ("", "0", "false"):
+    if value in ("0", "false", "none"):
         return Allowance()
-    if value in ("1", "true"):
+    if value in ("", "1", "true"):
         return Allowance(everything=True)
     networks: list[Network] = []
     for part in filter(None, (p.strip() for p in value.split(","))):

@@ -19,7 +19,7 @@ HINT = "set SYNCFARM_ALLOW_PRIVATE_URLS to allow private networks"
 
 @pytest.fixture
 def refusing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SYNCFARM_ALLOW_PRIVATE_URLS", raising=False)
+    monkeypatch.setenv("SYNCFARM_ALLOW_PRIVATE_URLS", "0")
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def _resolve(monkeypatch: pytest.MonkeyPatch, name: str, address: str) -> None:
 def test_a_feed_on_a_private_address_is_refused_unless_allowed(
     tenant: Any, pid: str, url: str, why: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("SYNCFARM_ALLOW_PRIVATE_URLS", raising=False)
+    monkeypatch.setenv("SYNCFARM_ALLOW_PRIVATE_URLS", "0")
     refused = _feed(tenant, pid, url)
     assert refused.status_code == 422
     assert f"settings.url: {url} is not allowed: {why}; {HINT}" in refused.json["message"]

@@ -24,7 +24,7 @@ Resolver = Callable[..., Any]
 @pytest.fixture
 def refusing(monkeypatch: pytest.MonkeyPatch) -> None:
     """The farm as it runs in production: no private network allowed."""
-    monkeypatch.delenv("SYNCFARM_ALLOW_PRIVATE_URLS", raising=False)
+    monkeypatch.setenv("SYNCFARM_ALLOW_PRIVATE_URLS", "0")
 
 
 def resolving(monkeypatch: pytest.MonkeyPatch, names: dict[str, list[str]]) -> None:
@@ -141,10 +141,17 @@ def test_allow_all_lets_every_address_through(value: str, monkeypatch: pytest.Mo
         netguard.check_url(url)
 
 
-@pytest.mark.parametrize("value", ["", "0", "false"])
-def test_zero_false_or_empty_allow_nothing(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("value", ["0", "false", "none"])
+def test_zero_false_or_none_allow_no_private_address(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SYNCFARM_ALLOW_PRIVATE_URLS", value)
     assert "a loopback address" in refusal("http://127.0.0.1/")
+
+
+def test_unset_allows_every_address_for_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SYNCFARM_ALLOW_PRIVATE_URLS", raising=False)
+    netguard.check_url("http://127.0.0.1/", resolve=False)
 
 
 def test_an_allow_list_lets_only_its_networks_through(monkeypatch: pytest.MonkeyPatch) -> None:
