@@ -38,6 +38,7 @@ from typing import Any
 import pymongo
 
 from bench import feeds
+from bench.databases import mongomock_client, nx_server
 from bench.probes import (
     RssSampler,
     Traffic,
@@ -174,7 +175,7 @@ class Session:
             assert self.url is not None
             return Store(pymongo.MongoClient(self.url, tz_aware=True)[db])
         if self._mongomock is None:
-            self._mongomock = _mongomock_client()
+            self._mongomock = mongomock_client()
         return Store(self._mongomock[db])
 
     def _subprocess(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -215,55 +216,6 @@ class Session:
             rss_method="VmRSS sampled",
         )
         return result
-
-
-def _mongomock_client() -> Any:
-    import mongomock
-    from mongomock.collection import BulkOperationBuilder
-
-    for name in ("add_update", "add_replace"):  # pymongo 4.11+ passes `sort`; mongomock 4.3 not
-        original = getattr(BulkOperationBuilder, name)
-
-        def without_sort(self: Any, *args: Any, _original: Any = original, **kw: Any) -> Any:
-            kw.pop("sort", None)
-            return _original(self, *args, **kw)
-
-        setattr(BulkOperationBuilder, name, without_sort)
-    return mongomock.MongoClient(tz_aware=True)
-
-
-@contextmanager
-def nx_server(workdir: Path) -> Iterator[tuple[str, int]]:
-    """An nx-27017 of the benchmark's own, on a free port, stopped on the way out."""
-    import socket
-
-    exe = shutil.which("nx-27017") or str(Path(sys.executable).with_name("nx-27017"))
-    data = workdir / "nx"
-    data.mkdir()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    command = [exe, "--data-dir", str(data), "--host", "127.0.0.1", "-p", str(port)]
-    command += ["--log-file", str(data / "nx.log"), "--pid-file", str(data / "nx.pid")]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"mongodb://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                pymongo.MongoClient(url, serverSelectionTimeoutMS=300).admin.command("ping")
-                break
-            except pymongo.errors.PyMongoError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"nx-27017 did not start on port {port}") from None
-                time.sleep(0.2)
-        yield url, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 # --- one format ----------------------------------------------------------------------------
