@@ -145,6 +145,11 @@ class Connector:
         """Publish the project's records (a file channel); return counts of what was done."""
         raise ConnectorError(f"connector {self.name!r} is not a file channel")
 
+    def published(self) -> bool:
+        """A file channel: whether its publication (the file) is still there; when it is and
+        nothing changed, the framework does not rewrite it."""
+        return False
+
     def send(self, changes: Iterable[Change]) -> Iterator[ChangeResult]:
         """Send changes (an API channel), yielding one result per change."""
         raise ConnectorError(f"connector {self.name!r} is not an API channel")

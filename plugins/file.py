@@ -179,6 +179,9 @@ class FileConnector(Connector):
         super().__init__(settings, context)
         self.path = export_path(context.data_dir, context.project_id, context.connection_id)
 
+    def published(self) -> bool:
+        return self.path.exists()
+
     def write(self, records: Iterable[Record]) -> dict[str, int]:
         """Publish `records` as the file; counts: `written` records, `unencodable` characters
         replaced, `bytes` of the file, `file_replaced` 0 when the content was unchanged."""

@@ -191,6 +191,7 @@ class ChannelChanges:
             {"_id": self.channel["_id"]},
             {"$set": {"rules_fingerprint": rules_fingerprint(self.project, self.channel)}},
         )
+        self.channel["rules_fingerprint"] = rules_fingerprint(self.project, self.channel)
         return counts
 
     def needs_recompute(self) -> bool:

@@ -4,6 +4,7 @@ channels in their order; or one connector task. Each stage records its timings a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
@@ -27,6 +28,8 @@ from core.store import Store
 from plugins.base import ChangeResult, Connector, ConnectorContext, Record, TaskContext
 from plugins.registry import get_connector
 
+PROGRESS_EVERY_S = 1.0
+
 SubmitRun = Callable[[dict[str, Any], int | None], None]
 
 
@@ -46,6 +49,7 @@ class RunExecution:
         self.run = run
         self.submit = submit
         self.stages: list[dict[str, Any]] = []
+        self._progress_saved_at = 0.0
         self.project: dict[str, Any] = store.projects.find_one({"_id": run["project_id"]}) or {}
         self.job: dict[str, Any] = store.jobs.find_one({"_id": run["job_id"]}) or {}
         self.workdir = Path(settings.data_dir) / "tmp" / run["_id"]
@@ -82,6 +86,12 @@ class RunExecution:
             runs_service.save_stages(self.store, self.run["_id"], self.stages)
 
     def _progress(self, done: int, total: int | None) -> None:
+        """Saved at most once a second (and when a stage's total is reached): progress must
+        not cost writes in proportion to the catalog."""
+        now = time.monotonic()
+        if now - self._progress_saved_at < PROGRESS_EVERY_S and done != total:
+            return
+        self._progress_saved_at = now
         runs_service.save_progress(
             self.store,
             self.run["_id"],

@@ -8,9 +8,12 @@ from typing import Any
 from core.clock import now_ms
 from core.errors import ConnectorError
 from core.issues import clear_issues, record_issues
-from core.pipeline.changes import ChangeState, ChannelChanges
+from core.pipeline.changes import ChangeState, ChannelChanges, rules_fingerprint
+from core.pipeline.hashing import content_hash
 from core.store import Store
 from plugins.base import Change, Connector, Record
+
+ACK_BATCH = 1000
 
 
 class Exporter:
@@ -38,8 +41,24 @@ class Exporter:
         return changes
 
     def export_file(self, channel: dict[str, Any]) -> dict[str, int]:
-        """Publish the channel's view of the catalog; then every open change is delivered."""
+        """Publish the channel's view of the catalog; then every open change is delivered.
+        When nothing changed for it since its last publication (no open change, same settings
+        and rules, the file still there), the catalog is not read again."""
         changes = self.changes_of(channel)
+        connector = self.connector_for(channel)
+        fingerprint = content_hash(
+            [channel.get("settings"), rules_fingerprint(self.project, channel)]
+        )
+        open_states = [ChangeState.PENDING.value, ChangeState.FAILED.value]
+        has_open = self.store.changes.find_one(
+            {"connection_id": channel["_id"], "state": {"$in": open_states}}, {"_id": 1}
+        )
+        if (
+            not has_open
+            and channel.get("published_fingerprint") == fingerprint
+            and connector.published()
+        ):
+            return {"written": 0, "unchanged": 1}
         held_back = {doc["key"] for doc in changes.open_changes([ChangeState.UNAPPROVED])}
 
         def views() -> Iterator[Record]:
@@ -53,10 +72,26 @@ class Exporter:
                 if view is not None:
                     yield view
 
-        counts = self.connector_for(channel).write(views())
-        delivered = list(changes.open_changes([ChangeState.PENDING, ChangeState.FAILED]))
-        counts.update(changes.acknowledge((doc, True, None, None) for doc in delivered))
-        clear_issues(self.store, channel["_id"], (doc["key"] for doc in delivered))
+        counts = connector.write(views())
+        with_issues = {
+            d["key"] for d in self.store.issues.find({"connection_id": channel["_id"]}, {"key": 1})
+        }
+        while True:  # acknowledged in batches: a first publication may deliver millions
+            batch = list(
+                self.store.changes.find(
+                    {"connection_id": channel["_id"], "state": {"$in": open_states}}
+                ).limit(ACK_BATCH)
+            )
+            if not batch:
+                break
+            for name, value in changes.acknowledge((d, True, None, None) for d in batch).items():
+                counts[name] = counts.get(name, 0) + value
+            clear_issues(
+                self.store, channel["_id"], (d["key"] for d in batch if d["key"] in with_issues)
+            )
+        self.store.connections.update_one(
+            {"_id": channel["_id"]}, {"$set": {"published_fingerprint": fingerprint}}
+        )
         return counts
 
     def send(self, channel: dict[str, Any]) -> dict[str, int]:

@@ -17,6 +17,8 @@ from core.store import Store
 
 #: marks a key of the index as seen in the current scan
 SEEN = -1
+#: how many bucket documents are held in memory at once while rewriting them
+BUCKETS_AT_ONCE = 16
 
 
 def _bucket_id(project_id: str, bucket: int) -> str:
@@ -57,6 +59,12 @@ class RecordIndex:
             changes[bucket_of(key)][key] = None
         if not changes:
             return 0
+        buckets = sorted(changes)
+        for start in range(0, len(buckets), BUCKETS_AT_ONCE):  # bounded memory
+            self._rewrite({b: changes[b] for b in buckets[start : start + BUCKETS_AT_ONCE]})
+        return len(buckets)
+
+    def _rewrite(self, changes: dict[int, dict[str, str | None]]) -> None:
         ids = [_bucket_id(self.project_id, b) for b in changes]
         current = {
             doc["bucket"]: doc for doc in self.store.record_index.find({"_id": {"$in": ids}})
@@ -77,7 +85,6 @@ class RecordIndex:
             }
             writes.append(ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
         self.store.record_index.bulk_write(writes, ordered=False)
-        return len(writes)
 
     def rebuild(self, entries: Iterable[tuple[str, str]]) -> int:
         """Replace the whole index with `entries` (key, hex hash)."""

@@ -541,3 +541,19 @@ def test_a_clean_up_run_retries_what_is_still_failing_whatever_its_backoff(shop:
     assert RecordingChannel.received == []  # backing off
     shop.run(trigger=Trigger.CLEANUP)
     assert [c.key for c in RecordingChannel.received] == ["A-2"]
+
+
+def test_a_file_channel_with_nothing_new_is_not_rewritten_unless_its_file_or_settings_changed(
+    shop: Shop,
+) -> None:
+    shop.run()
+    quiet = shop.run()
+    assert shop.stage(quiet, "export:file") == {"written": 0, "unchanged": 1}
+    path = export_path(shop.settings.data_dir, shop.project["_id"], shop.file["_id"])
+    path.unlink()
+    assert shop.stage(shop.run(), "export:file")["written"] == 2
+    update_connection(
+        shop.store, shop.project, shop.file["_id"], {"settings": {"columns": ["sku", "price"]}}
+    )
+    assert shop.stage(shop.run(), "export:file")["written"] == 2
+    assert shop.exported()[0] == {"sku": "A-1", "price": "19.90"}
