@@ -199,26 +199,7 @@ def results_job(
     if job is not None:
         return job
     send = connection_job(store, project, connection, "send")
-    now = to_ms(utcnow())
-    job = {
-        "_id": job_id,
-        "tenant_id": project["tenant_id"],
-        "project_id": project["_id"],
-        "connection_id": connection["_id"],
-        "name": f"{task} ({connection['name']})",
-        "kind": JobKind.TASK.value,
-        "task": task,
-        "parent_job_id": send["_id"],
-        "enabled": True,
-        "schedule": {"mode": "as_needed"},
-        "pending_run_id": None,
-        "running_run_id": None,
-        "coalesced_fires": 0,
-        "last_fired_at": None,
-        "next_fire_at": None,
-        "created_at": now,
-        "updated_at": now,
-    }
+    job = _as_needed_task_job(send, task, name=f"{task} ({connection['name']})", job_id=job_id)
     try:
         store.jobs.insert_one(job)
     except DuplicateKeyError:
@@ -313,26 +294,31 @@ def _create_follow_up(store: Store, job: dict[str, Any]) -> None:
     task = get_connector(connection["connector"]).task(job["task"])
     if task is None or task.follow_up is None:
         return
-    now = job["created_at"]
-    store.jobs.insert_one(
-        {
-            **{k: job[k] for k in ("tenant_id", "project_id", "connection_id")},
-            "_id": new_id("job"),
-            "name": task.follow_up,
-            "kind": JobKind.TASK.value,
-            "task": task.follow_up,
-            "parent_job_id": job["_id"],
-            "enabled": True,
-            "schedule": {"mode": "as_needed"},
-            "pending_run_id": None,
-            "running_run_id": None,
-            "coalesced_fires": 0,
-            "last_fired_at": None,
-            "next_fire_at": None,
-            "created_at": now,
-            "updated_at": now,
-        }
-    )
+    store.jobs.insert_one(_as_needed_task_job(job, task.follow_up, name=task.follow_up))
+
+
+def _as_needed_task_job(
+    parent: dict[str, Any], task: str, *, name: str, job_id: str | None = None
+) -> dict[str, Any]:
+    """A task job fired only by `parent` (a follow-up, or a channel's results collector)."""
+    now = to_ms(utcnow())
+    return {
+        **{k: parent[k] for k in ("tenant_id", "project_id", "connection_id")},
+        "_id": job_id or new_id("job"),
+        "name": name,
+        "kind": JobKind.TASK.value,
+        "task": task,
+        "parent_job_id": parent["_id"],
+        "enabled": True,
+        "schedule": {"mode": "as_needed"},
+        "pending_run_id": None,
+        "running_run_id": None,
+        "coalesced_fires": 0,
+        "last_fired_at": None,
+        "next_fire_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _check_references(store: Store, project: dict[str, Any], job: dict[str, Any]) -> None:
