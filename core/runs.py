@@ -121,6 +121,14 @@ def stale_pending_runs(
     return stale
 
 
+def abandoned_running_runs(store: Store, older_than_ms: int) -> list[dict[str, Any]]:
+    """Runs `running` for longer than any run may take: their message is gone (e.g. dropped
+    after its retries, while the database was down), so nothing will finish them."""
+    cutoff = now_ms() - older_than_ms
+    found = store.runs.find({"state": RunState.RUNNING.value, "started_at": {"$lt": cutoff}})
+    return list(found)
+
+
 def _transition(run: dict[str, Any], state: RunState, now: int) -> list[dict[str, Any]]:
     return [*run.get("transitions", []), {"state": state.value, "at": now}]
 

@@ -15,7 +15,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from marshmallow import Schema, fields
 
-from core.errors import ConfigError, Invalid
+from core.errors import ConfigError, Conflict, Invalid
 
 PREFIX = "enc:v1:"
 MASK = "********"
@@ -105,15 +105,25 @@ def mask_settings(schema: Schema, settings: dict[str, Any]) -> dict[str, Any]:
 def keep_masked(
     schema: Schema, incoming: dict[str, Any], stored: dict[str, Any], box: SecretBox
 ) -> dict[str, Any]:
-    """Settings sent back with `********` for a secret keep the stored secret."""
-    current = open_settings(schema, stored, box)
+    """Settings sent back with `********` for a secret keep the stored secret (only those are
+    decrypted; one that cannot be read any more must be sent again in clear)."""
 
     def restore(value: str, path: Path) -> str:
         if value != MASK:
             return value
-        found: Any = current
+        found: Any = stored
         for part in path:
             found = found.get(part) if isinstance(found, dict) else None
-        return found if isinstance(found, str) else value
+        if not isinstance(found, str):
+            return value
+        try:
+            return box.open(found)
+        except ConfigError:
+            where = "settings." + ".".join(path)
+            raise Conflict(
+                f"the stored {where} cannot be read with this SYNCFARM_SECRET_KEY (was it "
+                "changed?); send the secret again instead of ********",
+                errors={where: ["send the secret again"]},
+            ) from None
 
     return _map(incoming, list(secret_paths(schema)), restore)

@@ -41,6 +41,7 @@ def main() -> None:
         lease_s=settings.ticker_lease_s,
         poll_s=settings.ticker_poll_s,
         resend_after_s=settings.resend_after_s,
+        run_time_limit_s=settings.run_time_limit_s,
         holder=f"{socket.gethostname()}:{os.getpid()}",
     )
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -26,7 +26,7 @@ from core import jobs as jobs_service
 from core import runs as runs_service
 from core.clock import to_ms, utcnow
 from core.errors import QueueUnavailable
-from core.models import Trigger
+from core.models import RunState, Trigger
 from core.pipeline.changes import channels_with_due_retries
 from core.store import Store
 from cron.leader import LeaderLease
@@ -60,6 +60,7 @@ class Ticker:
         lease_s: float = 5.0,
         poll_s: float = 5.0,
         resend_after_s: float = 600.0,
+        run_time_limit_s: float = 6 * 3600,
         holder: str | None = None,
     ) -> None:
         self.store = store
@@ -70,6 +71,7 @@ class Ticker:
         )
         self.max_sleep_s = min(poll_s, lease_s / 3)
         self.resend_after_ms = int(resend_after_s * 1000)
+        self.abandon_after_ms = int((run_time_limit_s + 600) * 1000)
         self._next_resend = 0.0
         self._next_retry_scan = 0.0
         self.stopping = threading.Event()
@@ -153,6 +155,18 @@ class Ticker:
                 run["queued_at"],
             )
             enqueue_run(self.broker, run)
+        for run in runs_service.abandoned_running_runs(self.store, self.abandon_after_ms):
+            log.warning("run %s has been running past the run time limit: failing it", run["_id"])
+            runs_service.finish_run(
+                self.store,
+                run["_id"],
+                RunState.FAILED,
+                error={
+                    "type": "Abandoned",
+                    "message": "the run's worker stopped without finishing it (past the run "
+                    "time limit); the job is free to run again",
+                },
+            )
         return len(stale)
 
     def clean_up(self, now: datetime | None = None) -> int:

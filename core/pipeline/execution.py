@@ -26,7 +26,7 @@ from core.pipeline.importer import Importer, ImportResult
 from core.pipeline.tasks import TaskState
 from core.store import Store
 from plugins.base import ChangeResult, Connector, ConnectorContext, Record, TaskContext
-from plugins.registry import get_connector
+from plugins.registry import UnknownConnector, get_connector
 
 PROGRESS_EVERY_S = 1.0
 
@@ -237,13 +237,27 @@ class RunExecution:
         channels = [
             c
             for c in connections
-            if c["role"] == CHANNEL_ROLE
-            and get_connector(c["connector"]).channel_kind in ("file", "api")
+            if c["role"] == CHANNEL_ROLE and self._kind_of(c) in ("file", "api")
         ]
         scope = self.job.get("connection_id")
         if scope and not all_channels and any(c["_id"] == scope for c in channels):
             channels = [c for c in channels if c["_id"] == scope]
         return channels
+
+    def _kind_of(self, channel: dict[str, Any]) -> str | None:
+        """The channel's kind; a channel whose connector is not installed (any more) is left
+        out of the run, with an issue saying so, instead of failing the whole project."""
+        try:
+            return get_connector(channel["connector"]).channel_kind
+        except UnknownConnector as exc:
+            record_issues(
+                self.store,
+                self.project["_id"],
+                channel["_id"],
+                [(WHOLE_SOURCE, "connector_missing", exc.message)],
+                run_id=self.run["_id"],
+            )
+            return None
 
     def _export(self, connections: list[dict[str, Any]]) -> None:
         exporter = Exporter(
@@ -255,13 +269,20 @@ class RunExecution:
             retry_every_failed=self.run["trigger"] == Trigger.CLEANUP,
         )
         channels = self._channels(connections)
-        kinds = {c["_id"]: get_connector(c["connector"]).channel_kind for c in channels}
+        kinds = {c["_id"]: self._kind_of(c) for c in channels}
         for channel in (c for c in channels if kinds[c["_id"]] == "file"):
             self._stage(f"export:{channel['name']}", partial(exporter.export_file, channel))
         for channel in (c for c in channels if kinds[c["_id"]] == "api"):
-            self._stage(f"send:{channel['name']}", partial(exporter.send, channel))
+            try:
+                self._stage(f"send:{channel['name']}", partial(exporter.send, channel))
+            except Exception:
+                exporter.back_off(channel)
+                raise
             connector = get_connector(channel["connector"])
-            if connector.results_task and self.stages[-1]["counts"].get("submitted"):
+            still_sending = self.store.changes.find_one(
+                {"connection_id": channel["_id"], "state": "sending"}, {"_id": 1}
+            )
+            if connector.results_task and still_sending:
                 job = jobs_service.results_job(
                     self.store, self.project, channel, connector.results_task
                 )

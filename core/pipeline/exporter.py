@@ -14,6 +14,7 @@ from core.store import Store
 from plugins.base import Change, Connector, Record
 
 ACK_BATCH = 1000
+BROKEN_SEND_BACKOFF_MS = 15 * 60 * 1000
 
 
 class Exporter:
@@ -127,9 +128,11 @@ class Exporter:
             if doc["op"] == "delete":
                 outgoing.append(Change(doc["key"], deletes_as, None, None))
             else:
-                outgoing.append(
-                    Change(doc["key"], doc["op"], changes.view(data.get(doc["key"])), doc["hash"])
-                )
+                view = changes.view(data.get(doc["key"]))
+                if doc["op"] == "update" and view is not None:
+                    # a channel's read-only fields are its own: an update never overwrites them
+                    view = {k: v for k, v in view.items() if k not in changes.read_only}
+                outgoing.append(Change(doc["key"], doc["op"], view, doc["hash"]))
         by_key: dict[str, dict[str, Any] | None] = {doc["key"]: doc for doc in batch}
         results: list[tuple[dict[str, Any], bool | None, str | None, str | None]] = []
         tickets: dict[str, str] = {}
@@ -156,6 +159,19 @@ class Exporter:
         counts["sent"] += len(batch)
         for name, value in self.settle(channel, changes, results, tickets).items():
             counts[name] += value
+
+    def back_off(self, channel: dict[str, Any]) -> None:
+        """A send that broke as a whole (platform down, credentials refused) pushes its due
+        failed changes back, so retry runs do not follow each other every few seconds."""
+        later = now_ms() + BROKEN_SEND_BACKOFF_MS
+        self.store.changes.update_many(
+            {
+                "connection_id": channel["_id"],
+                "state": ChangeState.FAILED.value,
+                "next_attempt_at": {"$lte": now_ms()},
+            },
+            {"$set": {"next_attempt_at": later}},
+        )
 
     def settle(
         self,

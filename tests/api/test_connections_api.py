@@ -104,3 +104,32 @@ def test_without_a_secret_key_a_secret_is_refused_not_stored_in_clear(
     )
     assert refused.status_code == 422
     assert "SYNCFARM_SECRET_KEY" in refused.json["message"]
+
+
+def test_after_the_secret_key_changed_a_masked_secret_must_be_sent_again_not_a_500(
+    tenant: Any, monkeypatch: Any
+) -> None:
+    pid = tenant.post("/projects/", {"name": "Shop"}).json["id"]
+    created = tenant.post(
+        f"/projects/{pid}/connections/",
+        {
+            "connector": "feed",
+            "role": "source",
+            "settings": {
+                "url": "https://x.example/p.csv",
+                "auth": {"type": "bearer", "token": "t0k3n"},
+            },
+        },
+    ).json
+    monkeypatch.setenv("SYNCFARM_SECRET_KEY", "another-key-of-the-farm-2")
+    masked = tenant.patch(
+        f"/projects/{pid}/connections/{created['id']}", {"settings": created["settings"]}
+    )
+    assert masked.status_code == 409 and "send the secret again" in masked.json["message"]
+    fresh = {**created["settings"], "auth": {"type": "bearer", "token": "new-t0k3n"}}
+    assert (
+        tenant.patch(
+            f"/projects/{pid}/connections/{created['id']}", {"settings": fresh}
+        ).status_code
+        == 200
+    )

@@ -557,3 +557,41 @@ def test_a_file_channel_with_nothing_new_is_not_rewritten_unless_its_file_or_set
     )
     assert shop.stage(shop.run(), "export:file")["written"] == 2
     assert shop.exported()[0] == {"sku": "A-1", "price": "19.90"}
+
+
+def test_an_update_never_carries_the_channels_read_only_fields(shop: Shop) -> None:
+    shop.connect({"connector": "recording", "role": "channel", "read_only_fields": ["title"]})
+    shop.run()
+    RecordingChannel.received.clear()
+    shop.write_feed(["A-1,Renamed shirt,18.00", "A-2,Blue shirt,21.50"])
+    shop.run()
+    assert [(c.key, c.op, c.data) for c in RecordingChannel.received] == [
+        ("A-1", "update", {"sku": "A-1", "price": "18.00"})
+    ]
+
+
+def test_a_channel_whose_connector_was_removed_does_not_stop_the_project(shop: Shop) -> None:
+    gone = shop.connect({"connector": "recording", "role": "channel"})
+    shop.store.connections.update_one({"_id": gone["_id"]}, {"$set": {"connector": "uninstalled"}})
+    run = shop.run()
+    assert run["state"] == RunState.SUCCEEDED, run["error"]
+    assert shop.exported()[0]["sku"] == "A-1"
+    issue = shop.store.issues.find_one({"connection_id": gone["_id"]}) or {}
+    assert issue["code"] == "connector_missing"
+
+
+def test_a_run_left_running_past_the_time_limit_is_failed_and_frees_its_job(
+    shop: Shop, broker: Any
+) -> None:
+    from cron.ticker import Ticker
+    from tests.conftest import redis_client
+
+    run = runs_service.claim_run(shop.store, shop.job, Trigger.MANUAL) or {}
+    runs_service.start_run(shop.store, run["_id"])
+    shop.store.runs.update_one({"_id": run["_id"]}, {"$set": {"started_at": 0}})
+    Ticker(
+        store=shop.store, client=redis_client(11), broker=broker, run_time_limit_s=3600
+    ).resend_stale_runs()
+    failed = shop.store.runs.find_one({"_id": run["_id"]}) or {}
+    assert failed["state"] == RunState.FAILED and failed["error"]["type"] == "Abandoned"
+    assert (shop.store.jobs.find_one({"_id": shop.job["_id"]}) or {})["running_run_id"] is None
