@@ -185,9 +185,18 @@ class Ticker:
             if swapped.modified_count != 1 or not project or project.get("paused"):
                 continue
             run = runs_service.claim_run(self.store, job, Trigger.CLEANUP, now=to_ms(now))
-            if run is not None:
+            if run is None:
+                continue
+            try:
                 submit_run(self.store, self.broker, run)
-                queued += 1
+            except QueueUnavailable:
+                # Put the clean-up slot back, so it happens as soon as the broker is back.
+                self.store.jobs.update_one(
+                    {"_id": job["_id"], "cleanup_next_at": following},
+                    {"$set": {"cleanup_next_at": job["cleanup_next_at"]}},
+                )
+                raise
+            queued += 1
         return queued
 
     def retry_failed_changes(self, now: datetime | None = None) -> int:

@@ -268,3 +268,24 @@ def test_an_automatic_job_gets_two_clean_up_runs_a_day_at_a_time_stable_per_proj
     assert run["trigger"] == "cleanup"
     moved = store.jobs.find_one({"_id": jobs[0]["_id"]}) or {}
     assert from_ms(moved["cleanup_next_at"]) == first[0] + timedelta(hours=12)
+
+
+def test_a_clean_up_the_broker_refused_is_kept_for_when_it_is_back(
+    store: Store, broker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis as redis_module
+
+    tenant, _ = create_tenant(store, "acme", plan="unlimited")
+    project = create_project(store, tenant, {"name": "p"})
+    job = create_job(store, tenant, project, {"kind": "sync", "schedule": {"mode": "automatic"}})
+    due = from_ms(job["cleanup_next_at"])
+    ticker = Ticker(store=store, client=redis_client(11), broker=broker)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise redis_module.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(broker, "enqueue", refuse)
+    with pytest.raises(QueueUnavailable):
+        ticker.clean_up(due)
+    monkeypatch.undo()
+    assert ticker.clean_up(due) == 1
