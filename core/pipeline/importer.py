@@ -39,6 +39,23 @@ class ImportResult:
     failed_sources: list[tuple[str, str]] = field(default_factory=list)
 
 
+INT64 = 2**63
+
+
+def storable(value: Any) -> Any:
+    """`value` with integers that BSON cannot hold (beyond 64 bits, e.g. a GTIN read from JSON
+    as a number) written as their digits, so one odd value cannot fail a commit half-way."""
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value if -INT64 <= value < INT64 else str(value)
+    if isinstance(value, dict):
+        return {k: storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
 class _Diff:
     """Sorts each record read into inserted, updated or unchanged against the previous state
     (`known`, whose keys it marks SEEN); changed records go to the spool."""
@@ -54,6 +71,8 @@ class _Diff:
         previous = self.known.get(key)
         if previous == SEEN or key in self.new_keys:
             return False
+        if any(type(v) is not str for v in data.values()):
+            data = storable(data)
         digest = content_hash(data)
         if previous is None:
             self.new_keys.add(key)

@@ -595,3 +595,16 @@ def test_a_run_left_running_past_the_time_limit_is_failed_and_frees_its_job(
     failed = shop.store.runs.find_one({"_id": run["_id"]}) or {}
     assert failed["state"] == RunState.FAILED and failed["error"]["type"] == "Abandoned"
     assert (shop.store.jobs.find_one({"_id": shop.job["_id"]}) or {})["running_run_id"] is None
+
+
+def test_integers_the_database_cannot_hold_are_kept_as_their_digits() -> None:
+    from core.pipeline.importer import storable
+
+    record = {"sku": "J-1", "gtin": 2**64 + 5, "sizes": [1, 2**70], "ok": True, "n": -(2**63)}
+    assert storable(record) == {
+        "sku": "J-1",
+        "gtin": str(2**64 + 5),
+        "sizes": [1, str(2**70)],
+        "ok": True,
+        "n": -(2**63),
+    }
