@@ -107,6 +107,39 @@ def app(store: Store, settings: Settings, broker: StubBroker) -> Any:
     )
 
 
+class InlineWorker:
+    """Runs queued runs in this process, as a worker would (the actor's own code)."""
+
+    def __init__(self, broker: StubBroker) -> None:
+        self.broker = broker
+
+    def drain(self) -> None:
+        from dramatiq import Message
+
+        from worker.actors import execute_run
+
+        queue = self.broker.queues["runs"]
+        while queue.qsize():
+            execute_run.fn(*Message.decode(queue.get_nowait()).args)
+
+
+@pytest.fixture
+def inline_worker(
+    store: Store, settings: Settings, broker: StubBroker, monkeypatch: pytest.MonkeyPatch
+) -> InlineWorker:
+    """The worker's store, settings and broker are the test's, so runs execute in-process."""
+    return work_in_process(monkeypatch, store, settings, broker)
+
+
+def work_in_process(
+    monkeypatch: pytest.MonkeyPatch, store: Store, settings: Settings, broker: StubBroker
+) -> InlineWorker:
+    monkeypatch.setattr("worker.runtime.store", lambda: store)
+    monkeypatch.setattr("worker.runtime.settings", lambda: settings)
+    monkeypatch.setattr("dramatiq.get_broker", lambda: broker)
+    return InlineWorker(broker)
+
+
 @pytest.fixture
 def client(app: Any) -> Any:
     return app.test_client()

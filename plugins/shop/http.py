@@ -15,12 +15,29 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from marshmallow import Schema, fields, validate
 
 from core import netguard
 from plugins.shop.errors import ApiError, ApiRefused, ApiUnreachable
 from plugins.sources.retry import backoff_s, retry_after_s
 
 RATE_LIMIT_WAITS = 5
+
+
+class HttpSettings(Schema):
+    """Settings every JSON-over-HTTP connector has."""
+
+    timeout_s = fields.Float(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=0, min_inclusive=False, max=3600),
+        metadata={"description": "seconds to wait for an answer; default: the farm's"},
+    )
+    retries = fields.Integer(
+        load_default=3,
+        validate=validate.Range(min=0, max=10),
+        metadata={"description": "times to retry after a connection error or a 5xx answer"},
+    )
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,18 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
-from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
 from core import netguard
 from core.errors import ConnectorError
+from plugins.shop.http import HttpSettings
 from plugins.shop.incremental import parse_stamp
 from plugins.sources.files import check_file_allowed, local_path
 
 WOOCOMMERCE_MAX_PER_PAGE = 100
 
 
-class ShopSettings(Schema):
+class ShopSettings(HttpSettings):
     base_url = fields.String(
         required=True,
         metadata={
@@ -85,17 +86,6 @@ class ShopSettings(Schema):
         load_default=None,
         allow_none=True,
         metadata={"description": "a record field to upload as the regular price; default: none"},
-    )
-    timeout_s = fields.Float(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Range(min=0, min_inclusive=False, max=3600),
-        metadata={"description": "seconds to wait for an answer; default: the farm's"},
-    )
-    retries = fields.Integer(
-        load_default=3,
-        validate=validate.Range(min=0, max=10),
-        metadata={"description": "times to retry after a connection error or a 5xx answer"},
     )
 
     @validates("base_url")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, validate, validates
 
 from core import netguard
+from plugins.shop.http import HttpSettings
 
 
-class WarehouseSettings(Schema):
+class WarehouseSettings(HttpSettings):
     base_url = fields.String(
         required=True,
         metadata={"description": "the warehouse API's address, e.g. https://wms.example/api"},
@@ -42,17 +43,6 @@ class WarehouseSettings(Schema):
         load_default=300,
         validate=validate.Range(min=1, max=7 * 24 * 3600),
         metadata={"description": "seconds before the shipments cursor each download starts again"},
-    )
-    timeout_s = fields.Float(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Range(min=0, min_inclusive=False, max=3600),
-        metadata={"description": "seconds to wait for an answer; default: the farm's"},
-    )
-    retries = fields.Integer(
-        load_default=3,
-        validate=validate.Range(min=0, max=10),
-        metadata={"description": "times to retry after a connection error or a 5xx answer"},
     )
 
     @validates("base_url")

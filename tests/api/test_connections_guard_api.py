@@ -8,11 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dramatiq import Message
 
-from core.store import Store
+from tests.conftest import InlineWorker
 from tests.plugins.feed_support import Answer, FeedServer, feed_server
-from worker.actors import execute_run
 
 HINT = "set SYNCFARM_ALLOW_PRIVATE_URLS to allow private networks"
 
@@ -135,17 +133,8 @@ def test_an_alert_webhook_to_the_metadata_service_is_refused(tenant: Any, refusi
 
 
 @pytest.fixture
-def worker(store: Store, settings: Any, broker: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr("worker.runtime.store", lambda: store)
-    monkeypatch.setattr("worker.runtime.settings", lambda: settings)
-    monkeypatch.setattr("dramatiq.get_broker", lambda: broker)
-
-    def work() -> None:
-        queue = broker.queues["runs"]
-        while queue.qsize():
-            execute_run.fn(*Message.decode(queue.get_nowait()).args)
-
-    return work
+def worker(inline_worker: InlineWorker) -> Any:
+    return inline_worker.drain
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from core.store import Store
+from tests.conftest import InlineWorker
 from tests.plugins.fakes import add_connectors
-from worker.actors import execute_run
 
 
 @pytest.fixture
@@ -21,11 +21,9 @@ def shop(
     settings: Any,
     broker: Any,
     monkeypatch: pytest.MonkeyPatch,
+    inline_worker: InlineWorker,
 ) -> dict[str, Any]:
     add_connectors(monkeypatch, {"recording": "tests.plugins.fakes:RecordingChannel"})
-    monkeypatch.setattr("worker.runtime.store", lambda: store)
-    monkeypatch.setattr("worker.runtime.settings", lambda: settings)
-    monkeypatch.setattr("dramatiq.get_broker", lambda: broker)
     pid = tenant.post("/projects/", {"name": "Shop"}).json["id"]
     source = tenant.post(
         f"/projects/{pid}/connections/",
@@ -40,12 +38,7 @@ def shop(
 
 def _work(broker: Any) -> None:
     """Run what was queued, as a worker would."""
-    queue = broker.queues["runs"]
-    while queue.qsize():
-        message = queue.get_nowait()
-        from dramatiq import Message
-
-        execute_run.fn(*Message.decode(message).args)
+    InlineWorker(broker).drain()
 
 
 def test_connection_buttons_fetch_then_send_and_changes_wait_for_approval(

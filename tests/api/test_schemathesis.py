@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from core.events import SIGNATURE_HEADER, signature
 from core.store import Store
+from tests.conftest import InlineWorker
 from worker.actors import execute_run
 
 
@@ -116,11 +117,8 @@ def seed(
     settings: Any,
     broker: Any,
     csv_feed: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    inline_worker: InlineWorker,
 ) -> Seed:
-    monkeypatch.setattr("worker.runtime.store", lambda: store)
-    monkeypatch.setattr("worker.runtime.settings", lambda: settings)
-    monkeypatch.setattr("dramatiq.get_broker", lambda: broker)
     seeded = Seed(make_tenant("fuzz", plan="unlimited"), store, broker, csv_feed)
     seeded.ensure()
     return seeded

@@ -35,12 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dramatiq import Message
 
 from core.events import SIGNATURE_HEADER, signature
 from core.issues import record_issues
 from core.store import Store
-from worker.actors import execute_run
+from tests.conftest import InlineWorker
 
 PREFIX = "/api/v1"
 PATH_IDS = {"project_id", "connection_id", "job_id", "run_id"}
@@ -155,12 +154,6 @@ class Seeded:
     a_markers: list[str]  # strings only A's data holds; no answer to B may carry one
 
 
-def _drain(broker: Any) -> None:
-    queue = broker.queues["runs"]
-    while queue.qsize():
-        execute_run.fn(*Message.decode(queue.get_nowait()).args)
-
-
 @pytest.fixture
 def seeded(
     make_tenant: Any,
@@ -168,11 +161,8 @@ def seeded(
     settings: Any,
     broker: Any,
     csv_feed: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    inline_worker: InlineWorker,
 ) -> Seeded:
-    monkeypatch.setattr("worker.runtime.store", lambda: store)
-    monkeypatch.setattr("worker.runtime.settings", lambda: settings)
-    monkeypatch.setattr("dramatiq.get_broker", lambda: broker)
     a = make_tenant("alpha", plan="unlimited")
     pid = a.post("/projects/", {"name": A_NAME}).json["id"]
     source = a.post(
@@ -185,7 +175,7 @@ def seeded(
     ).json["id"]
     job = a.post(f"/projects/{pid}/jobs/", {"kind": "sync"}).json["id"]
     run = a.post(f"/projects/{pid}/connections/{source}/fetch").json["id"]
-    _drain(broker)
+    inline_worker.drain()
     # A-1 waits for approval (auto_absorb off); A-2 is stopped, with an issue for a person
     assert store.changes.find_one({"_id": f"{channel}:A-1"})["state"] == "unapproved"
     store.changes.update_one({"_id": f"{channel}:A-2"}, {"$set": {"state": "stopped"}})

@@ -19,6 +19,7 @@ from core.projects import create_project, update_project
 from core.store import Store
 from core.tenants import create_tenant
 from plugins.file import export_path
+from tests.conftest import work_in_process
 from tests.httpserver import QuietHandler, serving
 from tests.plugins.fakes import RecordingChannel, add_connectors
 from worker.actors import execute_run
@@ -35,6 +36,7 @@ class Shop:
         broker: Any,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
+        work_in_process(monkeypatch, store, settings, broker)  # runs execute in-process
         self.store, self.settings, self.feed, self.broker = store, settings, feed, broker
         self.tenant, _ = create_tenant(store, "acme", plan="unlimited")
         self.project = create_project(store, self.tenant, {"name": "Shop"})
@@ -43,9 +45,6 @@ class Shop:
         )
         self.file = self.connect({"connector": "file", "role": "channel"})
         self.job = self.add_job({"kind": "sync"})
-        monkeypatch.setattr("worker.runtime.store", lambda: store)
-        monkeypatch.setattr("worker.runtime.settings", lambda: settings)
-        monkeypatch.setattr("dramatiq.get_broker", lambda: broker)
 
     def connect(self, data: dict[str, Any]) -> dict[str, Any]:
         return create_connection(self.store, self.project, data)
@@ -80,7 +79,11 @@ class Shop:
 
 @pytest.fixture
 def shop(
-    store: Store, settings: Settings, csv_feed: Path, broker: Any, monkeypatch: pytest.MonkeyPatch
+    store: Store,
+    settings: Settings,
+    csv_feed: Path,
+    broker: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Shop:
     add_connectors(
         monkeypatch,

@@ -1,4 +1,5 @@
-"""The Amazon channel as a connector: the shared suite's checks, and its settings."""
+"""The Amazon channel as a connector and its settings (tests/plugins/test_connector_suite.py runs
+the shared checks on it, as on every installed connector)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,9 @@ import pytest
 from marshmallow import ValidationError
 
 from plugins.amazon import AmazonChannel, AmazonSettings
-from plugins.base import Change, Connector, ConnectorContext
+from plugins.base import Change, ConnectorContext
 from plugins.registry import available, get_connector
 from tests.plugins.fake_spapi import fresh_amazon_caches  # noqa: F401
-from tests.plugins.test_connector_suite import (  # the shared suite, run on this class directly
-    test_an_api_channel_answers_once_for_every_change,  # noqa: F401
-    test_its_example_settings_load_and_unknown_settings_are_refused,  # noqa: F401
-    test_its_tasks_name_follow_ups_it_has_and_run_on_an_empty_catalog,  # noqa: F401
-)
 
 REQUIRED = {
     "seller_id": "A2SELLER",
@@ -27,11 +23,6 @@ REQUIRED = {
     "client_secret": "secret",
     "refresh_token": "Atzr|x",
 }
-
-
-@pytest.fixture
-def connector_class() -> type[Connector]:
-    return AmazonChannel
 
 
 def test_the_channel_is_installed_as_amazon() -> None:
