@@ -87,14 +87,14 @@ class Allowance:
 
 
 def parse_allowance(raw: str | None) -> Allowance:
-    """`SYNCFARM_ALLOW_PRIVATE_URLS`: `0`, `false` or `none` allow no private address; `1`,
-    `true`, or unset allow every address (the default for now: farms that read feeds from
-    servers on their own network keep working; a shared farm sets `0` or a list); else
-    comma-separated networks (`10.20.0.0/16`; a bare address is a /32)."""
+    """`SYNCFARM_ALLOW_PRIVATE_URLS`: unset, `0`, `false` or `none` allow no private address
+    (the default: tenants' URLs cannot reach the farm's own networks); `1` or `true` allow
+    every address (development, tests); else comma-separated networks (`10.20.0.0/16`; a bare
+    address is a /32) allow those."""
     value = (raw or "").strip().lower()
-    if value in ("0", "false", "none"):
+    if value in ("", "0", "false", "none"):
         return Allowance()
-    if value in ("", "1", "true"):
+    if value in ("1", "true"):
         return Allowance(everything=True)
     networks: list[Network] = []
     for part in filter(None, (p.strip() for p in value.split(","))):

@@ -149,9 +149,10 @@ def test_zero_false_or_none_allow_no_private_address(
     assert "a loopback address" in refusal("http://127.0.0.1/")
 
 
-def test_unset_allows_every_address_for_now(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unset_refuses_private_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SYNCFARM_ALLOW_PRIVATE_URLS", raising=False)
-    netguard.check_url("http://127.0.0.1/", resolve=False)
+    assert "a loopback address" in refusal("http://127.0.0.1/")
+    assert "a link-local address" in refusal("http://169.254.169.254/latest")
 
 
 def test_an_allow_list_lets_only_its_networks_through(monkeypatch: pytest.MonkeyPatch) -> None:
