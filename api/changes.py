@@ -1,4 +1,4 @@
-"""Records, change documents and issues of a project."""
+"""Change documents and issues of a project (its records are in `api.records`)."""
 
 from __future__ import annotations
 
@@ -20,15 +20,8 @@ blp = Blueprint(
     "changes",
     __name__,
     url_prefix="/api/v1/projects/<project_id>",
-    description="Records, changes and issues",
+    description="Changes and issues",
 )
-
-
-class RecordOut(Schema):
-    key = fields.String()
-    data = fields.Dict()
-    hash = fields.String()
-    updated_at = Timestamp()
 
 
 class ChangesQuery(Schema):
@@ -71,20 +64,6 @@ class IssueOut(Schema):
 
 def _project(project_id: str) -> dict[str, Any]:
     return get_project(services.store(), services.tenant()["_id"], project_id)
-
-
-@blp.route("/records", methods=["GET"])
-@blp.response(200, RecordOut(many=True))
-@blp.paginate()
-def records(project_id: str, pagination_parameters: Any) -> list[dict[str, Any]]:
-    """The project's database: one record per key, with its content hash."""
-    project = _project(project_id)
-    return page_of(
-        services.store().records,
-        {"project_id": project["_id"]},
-        pagination_parameters,
-        [("_id", 1)],
-    )
 
 
 @blp.route("/changes", methods=["GET"])

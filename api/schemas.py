@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from core.channel_settings import CURRENCY_CODE, FIELD_NAME, PriceMargin, default_value, within
 from core.clock import from_ms
 from core.models import ConnectionRole, JobKind, RunState, Trigger
 
@@ -35,6 +36,21 @@ class ProjectIn(Schema):
         validate=validate.Range(min=0, max=100),
         metadata={"description": "hold a fetch that would delete more than this % (50)"},
     )
+    stock_field = fields.String(
+        validate=FIELD_NAME, metadata={"description": "record sets read stock here (stock)"}
+    )
+    price_field = fields.String(
+        validate=FIELD_NAME, metadata={"description": "record sets read prices here (price)"}
+    )
+    low_stock_threshold = fields.Integer(
+        validate=validate.Range(min=0, max=1_000_000_000),
+        metadata={"description": "`low-stock`: 0 < stock <= this (5)"},
+    )
+    low_price_threshold = fields.Decimal(
+        validate=within(0, 1_000_000_000),
+        as_string=True,
+        metadata={"description": "`low-price`: 0 < price < this (1)"},
+    )
 
 
 class ProjectPatch(ProjectIn):
@@ -50,12 +66,42 @@ class ProjectOut(Schema):
     rules = fields.List(fields.Dict())
     shrink_threshold_pct = fields.Integer()
     alerts = fields.List(fields.Dict())
+    stock_field = fields.String()
+    price_field = fields.String()
+    low_stock_threshold = fields.Integer()
+    low_price_threshold = fields.String()
     warnings = fields.List(fields.String())
     created_at = Timestamp()
     updated_at = Timestamp()
 
 
-class ConnectionIn(Schema):
+class ChannelSettingsIn(Schema):
+    """A channel's currency, price margin, defaults and category field (see the README)."""
+
+    currency = fields.String(
+        allow_none=True,
+        validate=CURRENCY_CODE,
+        metadata={"description": "ISO 4217 code written to each record's `currency`"},
+    )
+    price_margin = fields.Nested(
+        PriceMargin,
+        allow_none=True,
+        metadata={"description": "price × (1 + percent/100) + fixed, optionally ending in .99"},
+    )
+    defaults = fields.Dict(
+        keys=fields.String(validate=FIELD_NAME),
+        values=fields.Raw(validate=default_value),
+        allow_none=True,
+        metadata={"description": "field → value filled in when a record lacks the field"},
+    )
+    category_field = fields.String(
+        allow_none=True,
+        validate=FIELD_NAME,
+        metadata={"description": "the field `category:<id>` sets look at (category)"},
+    )
+
+
+class ConnectionIn(ChannelSettingsIn):
     name = fields.String(validate=NAME)
     connector = fields.String(required=True, validate=validate.Length(min=1, max=100))
     role = fields.String(required=True, validate=validate.OneOf([r.value for r in ConnectionRole]))
@@ -72,7 +118,7 @@ class ConnectionIn(Schema):
     rules = fields.List(fields.Dict(), metadata={"description": "this channel's export rules"})
 
 
-class ConnectionPatch(Schema):
+class ConnectionPatch(ChannelSettingsIn):
     name = fields.String(validate=NAME)
     settings = fields.Dict()
     order = fields.Integer(validate=validate.Range(min=0, max=10_000))
@@ -98,6 +144,10 @@ class ConnectionOut(Schema):
     real_deletes = fields.Boolean()
     max_identical_failures = fields.Integer()
     rules = fields.List(fields.Dict())
+    currency = fields.String(allow_none=True)
+    price_margin = fields.Dict(allow_none=True)
+    defaults = fields.Dict(allow_none=True)
+    category_field = fields.String(allow_none=True)
     available = fields.Boolean(
         metadata={"description": "false when its connector is not installed"}
     )

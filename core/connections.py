@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from core.channel_settings import validate_channel_settings
 from core.clock import now_ms
 from core.config import load_settings
 from core.errors import Invalid, NotFound
@@ -14,6 +15,7 @@ from core.ids import new_id
 from core.rules import validate_rules
 from core.secrets import SecretBox, keep_masked, mask_settings, open_settings, seal_settings
 from core.store import Store
+from core.versions import versioned
 from plugins.registry import get_connector
 
 CHANNEL_ROLE = "channel"
@@ -104,14 +106,26 @@ def create_connection(
         "real_deletes": bool(data.get("real_deletes", False)),
         "max_identical_failures": data.get("max_identical_failures", 5),
         "rules": validate_rules(data.get("rules", []), path="rules"),
+        **CHANNEL_SETTING_DEFAULTS,
+        **validate_channel_settings(_channel_settings_of(data)),
+        "category_field": data.get("category_field"),
         "cursor": None,
         "export_token": secrets.token_urlsafe(18),
         "webhook_secret": new_webhook_secret(),
         "created_at": now,
         "updated_at": now,
+        **versioned("connections"),
     }
     store.connections.insert_one(connection)
     return connection
+
+
+CHANNEL_SETTING_DEFAULTS: dict[str, Any] = {"currency": None, "price_margin": None, "defaults": {}}
+
+
+def _channel_settings_of(data: dict[str, Any]) -> dict[str, Any]:
+    """The channel settings (`core.channel_settings`) among the given fields."""
+    return {k: data[k] for k in CHANNEL_SETTING_DEFAULTS if k in data}
 
 
 def new_webhook_secret() -> str:
@@ -139,6 +153,7 @@ def update_connection(
     fields = {k: v for k, v in changes.items() if k not in ("settings", "connector", "role")}
     if "rules" in changes:
         fields["rules"] = validate_rules(changes["rules"], path="rules")
+    fields.update(validate_channel_settings(_channel_settings_of(changes)))
     if "settings" in changes:
         schema = get_connector(connection["connector"]).settings_schema()
         incoming = keep_masked(

@@ -14,17 +14,23 @@ from typing import Any
 from pymongo import ReplaceOne
 
 from core.clock import now_ms
+from core.order_time import order_time
 from core.pipeline.hashing import content_hash
 from core.store import Store
+from core.versions import versioned
 
 BATCH = 500
 
 
 class ProjectDocuments:
-    def __init__(self, store: Store, project_id: str, kind: str) -> None:
+    def __init__(
+        self, store: Store, project_id: str, kind: str, connection_id: str | None = None
+    ) -> None:
         self.store = store
         self.project_id = project_id
         self.kind = kind
+        #: the connection whose task stores the documents (kept from the first store)
+        self.connection_id = connection_id
 
     def _id(self, key: str) -> str:
         return f"{self.project_id}:{self.kind}:{key}"
@@ -53,8 +59,11 @@ class ProjectDocuments:
                     "data": data,
                     "hash": digest,
                     "marks": (old or {}).get("marks", {}),
+                    "connection_id": (old or {}).get("connection_id") or self.connection_id,
+                    "ordered_at": order_time(data, (old or {}).get("created_at", now)),
                     "created_at": (old or {}).get("created_at", now),
                     "updated_at": now,
+                    **versioned("documents"),
                 }
                 writes.append(ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
             if writes:

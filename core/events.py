@@ -21,6 +21,7 @@ from core.clock import now_ms
 from core.errors import BadSignature, NotFound
 from core.ids import new_id
 from core.store import Store
+from core.versions import versioned
 
 SIGNATURE_HEADER = "X-Syncfarm-Signature"
 MAX_BODY_BYTES = 1024 * 1024
@@ -95,6 +96,7 @@ def receive_event(
         **stored_body(body, content_type),
         "job_ids": [job["_id"] for job in jobs],
         "run_ids": {},
+        **versioned("events"),
     }
     store.events.insert_one(event)
     wake = False

@@ -13,6 +13,7 @@ from pymongo import DeleteOne, UpdateOne
 
 from core.clock import now_ms
 from core.store import Store
+from core.versions import versioned
 
 WHOLE_SOURCE = "*"
 
@@ -49,6 +50,7 @@ def record_issues(
                         "last_seen": now,
                         "run_id": run_id,
                         "needs_person": key in stopped,
+                        **versioned("issues"),
                     },
                     "$setOnInsert": {"first_seen": now},
                     "$inc": {"count": 1},

@@ -21,6 +21,7 @@ from core.schedule import (
     validate_schedule,
 )
 from core.store import Store
+from core.versions import versioned
 from plugins.registry import get_connector
 
 DEFAULT_JOB_SCHEDULE: dict[str, Any] = {"mode": "default"}
@@ -147,6 +148,7 @@ def create_job(
         "last_fired_at": None,
         "created_at": to_ms(now),
         "updated_at": to_ms(now),
+        **versioned("jobs"),
     }
     _check_references(store, project, job)
     _check_schedule_fits_job(job["schedule"], job)
@@ -318,6 +320,7 @@ def _as_needed_task_job(
         "next_fire_at": None,
         "created_at": now,
         "updated_at": now,
+        **versioned("jobs"),
     }
 
 

@@ -37,6 +37,7 @@ class JobKind(StrEnum):
     FETCH = "fetch"
     SEND = "send"
     TASK = "task"
+    INTEGRITY = "integrity"  # upgrade the project's stored documents (core.maintenance)
 
 
 class ConnectionRole(StrEnum):

@@ -10,9 +10,11 @@ from core.clock import now_ms
 from core.errors import Conflict, NotFound, PlanLimitExceeded, ScheduleError
 from core.ids import new_id
 from core.plans import get_plan
+from core.record_set_settings import RECORD_SET_DEFAULTS
 from core.rules import validate_rules
 from core.schedule import validate_schedule, validate_timezone
 from core.store import Store
+from core.versions import versioned
 
 DEFAULT_PROJECT_SCHEDULE: dict[str, Any] = {"mode": "manual"}
 
@@ -27,6 +29,18 @@ def _project_schedule(data: object) -> dict[str, Any]:
             errors={"schedule": {"mode": ["not allowed for a project"]}},
         )
     return schedule
+
+
+RECORD_SET_SETTINGS = tuple(RECORD_SET_DEFAULTS)
+
+
+def record_set_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """The record-set settings among `data` (`core.record_set_settings` has their defaults;
+    the API checked their shapes); a decimal threshold is stored as its text."""
+    found = {k: data[k] for k in RECORD_SET_SETTINGS if k in data and data[k] is not None}
+    if "low_price_threshold" in found:
+        found["low_price_threshold"] = str(found["low_price_threshold"])
+    return found
 
 
 def get_project(store: Store, tenant_id: str, project_id: str) -> dict[str, Any]:
@@ -57,8 +71,11 @@ def create_project(store: Store, tenant: dict[str, Any], data: dict[str, Any]) -
         "rules": validate_rules(data.get("rules", [])),
         "shrink_threshold_pct": data.get("shrink_threshold_pct", 50),
         "alerts": validate_alerts(data.get("alerts", [])),
+        **RECORD_SET_DEFAULTS,
+        **record_set_settings(data),
         "created_at": now,
         "updated_at": now,
+        **versioned("projects"),
     }
     store.projects.insert_one(project)
     return project
@@ -87,6 +104,7 @@ def update_project(
         fields["alerts"] = validate_alerts(changes["alerts"])
     if "shrink_threshold_pct" in changes:
         fields["shrink_threshold_pct"] = changes["shrink_threshold_pct"]
+    fields.update(record_set_settings(changes))
     timing_changed = any(
         k in fields and fields[k] != project[k] for k in ("timezone", "schedule", "paused")
     )

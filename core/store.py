@@ -42,7 +42,11 @@ INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     ],
     "issues": [[("project_id", 1)]],
     "task_state": [[("connection_id", 1)]],
-    "documents": [[("project_id", 1), ("kind", 1), ("created_at", 1)]],
+    "documents": [
+        [("project_id", 1), ("kind", 1), ("created_at", 1)],
+        # GET /orders pages newest first: without it every page sorts all the project's orders
+        [("project_id", 1), ("kind", 1), ("ordered_at", -1)],
+    ],
     "events": [[("project_id", 1), ("received_at", -1)]],
 }
 

@@ -10,6 +10,7 @@ from core.clock import now_ms
 from core.ids import new_id
 from core.plans import DEFAULT_PLAN, get_plan
 from core.store import Store
+from core.versions import versioned
 
 KEY_PREFIX = "sfk_"
 
@@ -31,6 +32,7 @@ def create_tenant(
         "plan": plan,
         "admin": admin,
         "created_at": now_ms(),
+        **versioned("tenants"),
     }
     store.tenants.insert_one(tenant)
     return tenant, add_api_key(store, str(tenant["_id"]))
@@ -39,14 +41,25 @@ def create_tenant(
 def add_api_key(store: Store, tenant_id: str) -> str:
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     store.api_keys.insert_one(
-        {"_id": hash_key(key), "tenant_id": tenant_id, "created_at": now_ms()}
+        {
+            "_id": hash_key(key),
+            "tenant_id": tenant_id,
+            "created_at": now_ms(),
+            **versioned("api_keys"),
+        }
     )
     return key
 
 
 def tenant_for_key(store: Store, key: str) -> dict[str, Any] | None:
     """The tenant owning `key`, or None; one `_id` lookup per collection."""
-    entry = store.api_keys.find_one({"_id": hash_key(key)})
+    return tenant_for_key_hash(store, hash_key(key))
+
+
+def tenant_for_key_hash(store: Store, digest: str) -> dict[str, Any] | None:
+    """The tenant owning the key whose `hash_key` is `digest`, or None (what a session keeps
+    instead of the key itself)."""
+    entry = store.api_keys.find_one({"_id": digest})
     if entry is None:
         return None
     tenant: dict[str, Any] | None = store.tenants.find_one({"_id": entry["tenant_id"]})

@@ -110,6 +110,23 @@ def tenant_create(name: str, plan: str, admin: bool) -> None:
     click.echo(key)
 
 
+@main.group()
+def maintenance() -> None:
+    """Maintenance of the stored data."""
+
+
+@maintenance.command("integrity")
+@click.option("--dry-run", is_flag=True, help="only report what would be upgraded")
+@click.option("--project", "project_id", help="only this project's documents")
+def maintenance_integrity(dry_run: bool, project_id: str | None) -> None:
+    """Upgrade stored documents to the current schema version and report what changed."""
+    from core.maintenance import describe, run_integrity
+
+    report = run_integrity(_store(), project_id=project_id, dry_run=dry_run)
+    for line in describe(report):
+        click.echo(line)
+
+
 @main.command("projects")
 def list_projects() -> None:
     """List every project with its tenant, timezone and schedule mode."""

@@ -7,6 +7,7 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from core.store import Store
+from core.versions import versioned
 
 
 class TaskState(MutableMapping[str, Any]):
@@ -29,7 +30,12 @@ class TaskState(MutableMapping[str, Any]):
     def __setitem__(self, key: str, value: Any) -> None:
         self.store.task_state.replace_one(
             {"_id": self._id(key)},
-            {"connection_id": self.connection_id, "key": key, "value": value},
+            {
+                "connection_id": self.connection_id,
+                "key": key,
+                "value": value,
+                **versioned("task_state"),
+            },
             upsert=True,
         )
 

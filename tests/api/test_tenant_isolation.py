@@ -120,6 +120,7 @@ OPERATIONS: dict[str, Op] = {
     "GET /projects/{project_id}/runs": Op(owner=200, query=lambda ids: {"job_id": ids["job_id"]}),
     "GET /runs/{run_id}": Op(owner=200),
     "GET /projects/{project_id}/records": Op(owner=200),
+    "GET /projects/{project_id}/orders": Op(owner=200),
     "GET /projects/{project_id}/changes": Op(
         owner=200, query=lambda ids: {"channel": ids["channel_id"]}
     ),
