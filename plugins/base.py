@@ -6,7 +6,9 @@ detection, bookkeeping). Connectors never import Flask or Dramatiq. A connector 
 
 - a **source**: `read()` yields records, one dict each, as a stream;
 - a **file channel**: `write(records)` receives the project's whole catalog (after rules) and
-  publishes it, e.g. as a file that `web` serves;
+  publishes it, e.g. as a file that `web` serves; one that can republish only what changed
+  overrides `publish(catalog)`, which gets the catalog's record hashes and reads the views it
+  needs;
 - an **API channel**: `send(changes)` receives pending changes and yields one `ChangeResult`
   per change, so each record is acknowledged or fails on its own;
 - **tasks**: `run_task(name, ctx)` for each declared `Task`; a task with a `follow_up` is a
@@ -17,10 +19,10 @@ detection, bookkeeping). Connectors never import Flask or Dramatiq. A connector 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from marshmallow import Schema
 
@@ -43,6 +45,24 @@ class ConnectorContext:
     state: MutableMapping[str, Any] | None = None
     #: Redis, for limits shared by every worker (e.g. a platform's rate limits)
     redis_url: str | None = None
+
+
+class Catalog(Protocol):
+    """The project's catalog as one file channel sees it, for `Connector.publish`."""
+
+    #: keys of records the channel does not get yet (new records waiting for approval)
+    held_back: set[str]
+    #: what besides the records decides the views (the project's and channel's rules)
+    rules_fingerprint: str
+
+    def hashes(self) -> Mapping[str, int] | None:
+        """Every record's key and content hash (64 bits); None when not known for sure."""
+        ...
+
+    def views(self, keys: Sequence[str] | None = None) -> Iterator[tuple[str, int, Record | None]]:
+        """(key, content hash, view) of these records, or of every record in key order; the
+        view is None when the channel's rules leave the record out."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -144,6 +164,14 @@ class Connector:
     def write(self, records: Iterable[Record]) -> dict[str, int]:
         """Publish the project's records (a file channel); return counts of what was done."""
         raise ConnectorError(f"connector {self.name!r} is not a file channel")
+
+    def publish(self, catalog: Catalog) -> dict[str, int]:
+        """Publish the catalog (a file channel): by default `write` of every view."""
+        return self.write(
+            view
+            for key, _, view in catalog.views()
+            if view is not None and key not in catalog.held_back
+        )
 
     def published(self) -> bool:
         """A file channel: whether its publication (the file) is still there; when it is and

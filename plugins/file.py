@@ -11,18 +11,21 @@ half a file, and records stream through: memory holds one record, never the cata
 from __future__ import annotations
 
 import gzip
+import json
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from plugins.base import Connector, ConnectorContext, Record
+from plugins.base import Catalog, Connector, ConnectorContext, Record
 from plugins.writers import FORMATS, Writer, WriterOptions
 from plugins.writers.atomic import AtomicFile
-from plugins.writers.base import TEXT_ENCODINGS
+from plugins.writers.base import TEXT_ENCODINGS, Output
+from plugins.writers.incremental import Layout, refresh, write_file
+from plugins.writers.rendered import RenderedRows
 from plugins.writers.spool import Spool
 from plugins.writers.xml import is_ncname
 
@@ -157,6 +160,11 @@ def export_path(data_dir: Path, project_id: str, connection_id: str) -> Path:
     return data_dir / "exports" / project_id / f"{connection_id}.csv"
 
 
+def rows_path(export: Path) -> Path:
+    """Where a file channel keeps its rendered rows: beside its file, never served."""
+    return export.with_name(f".{export.stem}.rows.sqlite")
+
+
 def content_type(settings: Mapping[str, Any]) -> str:
     """The `Content-Type` of the file a connection with these settings publishes."""
     options = {**DEFAULTS, **settings}
@@ -185,18 +193,61 @@ class FileConnector(Connector):
     def write(self, records: Iterable[Record]) -> dict[str, int]:
         """Publish `records` as the file; counts: `written` records, `unencodable` characters
         replaced, `bytes` of the file, `file_replaced` 0 when the content was unchanged."""
+        layout = self._layout()
+        rows = records if layout.pairs is None else map(layout.row, records)
+        with self._output() as (published, out):
+            if layout.header_from_rows:
+                with Spool(self.path.parent) as spool:
+                    header = spool.fill(rows, first=layout.first)
+                    counts = self._write_all(
+                        layout.writer(out, replace(layout.options, header=header)), spool.rows()
+                    )
+            else:
+                counts = self._write_all(layout.writer(out, layout.options), rows)
+        counts["bytes"] = published.size
+        counts["file_replaced"] = int(published.replaced)
+        return counts
+
+    def publish(self, catalog: Catalog) -> dict[str, int]:
+        """Publish the catalog as `write` would, rendering only the records that changed
+        since the last publication (their renderings are kept beside the file); counts as
+        `write`'s, plus `rendered` records."""
+        layout = self._layout()
+        fingerprint = json.dumps([self.settings, catalog.rules_fingerprint], sort_keys=True)
+        with RenderedRows(rows_path(self.path), fingerprint) as rows:
+            header, rendered = refresh(rows, catalog, layout)
+            with self._output() as (published, out):
+                counts = write_file(
+                    rows, out, layout, header, catalog.held_back, self.context.progress
+                )
+            rows.commit()
+        counts["rendered"] = rendered
+        counts["bytes"] = published.size
+        counts["file_replaced"] = int(published.replaced)
+        return counts
+
+    def _layout(self) -> Layout:
         options = {**DEFAULTS, **self.settings}
-        writer = FORMATS[options["format"]]
-        targets = _targets(options)
-        rows = records if targets is None else _projected(records, _pairs(options))
-        writer_options = WriterOptions(
-            header=targets or (),
-            encoding=options["encoding"],
-            delimiter="\t" if options["format"] == "txt" else options["delimiter"],
-            root=options["root"],
-            item=options["item"],
-            namespaces=dict(options.get("namespaces") or {}),
+        pairs = _pairs(options)
+        return Layout(
+            writer=FORMATS[options["format"]],
+            options=WriterOptions(
+                header=[target for _, target in pairs],
+                encoding=options["encoding"],
+                delimiter="\t" if options["format"] == "txt" else options["delimiter"],
+                root=options["root"],
+                item=options["item"],
+                namespaces=dict(options.get("namespaces") or {}),
+            ),
+            pairs=pairs or None,
+            first=str(options["key"]),
         )
+
+    @contextmanager
+    def _output(self) -> Iterator[tuple[AtomicFile, Output]]:
+        """The file's new content (gzip-compressed when asked), in place when the block ends
+        without an error."""
+        options = {**DEFAULTS, **self.settings}
         with AtomicFile(self.path) as published:
             compressed = (
                 gzip.GzipFile(
@@ -210,17 +261,7 @@ class FileConnector(Connector):
                 else nullcontext(published)
             )
             with compressed as out:
-                if writer.needs_header and targets is None:
-                    with Spool(self.path.parent) as spool:
-                        header = spool.fill(rows, first=options["key"])
-                        counts = self._write_all(
-                            writer(out, replace(writer_options, header=header)), spool.rows()
-                        )
-                else:
-                    counts = self._write_all(writer(out, writer_options), rows)
-        counts["bytes"] = published.size
-        counts["file_replaced"] = int(published.replaced)
-        return counts
+                yield published, out
 
     def _write_all(self, writer: Writer, rows: Iterable[Record]) -> dict[str, int]:
         written = 0
@@ -265,11 +306,6 @@ def _pairs(options: Mapping[str, Any]) -> list[tuple[str, str]]:
 def _targets(options: Mapping[str, Any]) -> list[str] | None:
     """The output names, or None when every field is exported as it is."""
     return [target for _, target in _pairs(options)] or None
-
-
-def _projected(records: Iterable[Record], pairs: list[tuple[str, str]]) -> Iterator[Record]:
-    for record in records:
-        yield {target: record.get(source) for source, target in pairs}
 
 
 def _xml_problems(data: Mapping[str, Any], targets: list[str]) -> Iterator[tuple[str, str]]:

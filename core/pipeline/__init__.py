@@ -1,6 +1,5 @@
-"""A run's work: import sources, build the project database and changes, export, tasks."""
+"""A run's work: import sources, build the project database and changes, export, tasks.
 
-from core.pipeline.execution import RunExecution
-from core.pipeline.hashing import content_hash
-
-__all__ = ["RunExecution", "content_hash"]
+The package imports nothing itself, so that its modules (`hashing`, `changes`…) can be used
+by `core` modules that `execution` in turn depends on; import `core.pipeline.execution`.
+"""

@@ -10,6 +10,7 @@ or an interrupted commit.
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
@@ -17,10 +18,12 @@ from typing import Any
 
 from pymongo import ReplaceOne
 
+from core.channel_settings import settings_rules
 from core.clock import now_ms
 from core.pipeline.hashing import content_hash
 from core.rules import RuleSet, chain, compile_rules
 from core.store import Store
+from core.versions import versioned
 
 BATCH = 1000
 
@@ -53,6 +56,7 @@ def change_id(connection_id: str, key: str) -> str:
 def channel_rules(project: dict[str, Any], channel: dict[str, Any], key: str) -> RuleSet:
     return chain(
         compile_rules(project.get("rules") or [], key=key),
+        compile_rules(settings_rules(channel, key), key=key, path="channel settings"),
         compile_rules(channel.get("rules") or [], key=key),
     )
 
@@ -64,6 +68,7 @@ def rules_fingerprint(project: dict[str, Any], channel: dict[str, Any]) -> str:
             project.get("rules") or [],
             channel.get("rules") or [],
             sorted(channel.get("read_only_fields") or []),
+            *([settings_rules(channel)] if settings_rules(channel) else []),
         ]
     )
 
@@ -166,6 +171,7 @@ class ChannelChanges:
             "next_attempt_at": None,
             "last_error": None,
             "updated_at": now,
+            **versioned("changes"),
         }
         return ReplaceOne({"_id": fresh["_id"]}, fresh, upsert=True)
 
@@ -202,9 +208,17 @@ class ChannelChanges:
     def open_changes(
         self, states: Iterable[str] = (ChangeState.PENDING,)
     ) -> Iterator[dict[str, Any]]:
-        yield from self.store.changes.find(
-            {"connection_id": self.channel["_id"], "state": {"$in": list(states)}}
-        ).sort("_id", 1)
+        """This channel's changes in `states`, in key order."""
+        yield from changes_in_states(self.store, self.channel["_id"], states)
+
+    def has_any(self, states: Iterable[str]) -> bool:
+        """Whether this channel has a change in one of `states`."""
+        return any(
+            self.store.changes.find_one(
+                {"connection_id": self.channel["_id"], "state": state}, {"_id": 1}
+            )
+            for state in dict.fromkeys(states)
+        )
 
     def due_changes(self, now: int, *, every_failed: bool = False) -> Iterator[dict[str, Any]]:
         """What a send should deliver now: pending changes, and failed ones whose backoff
@@ -291,6 +305,28 @@ class ChannelChanges:
         if writes:
             self.store.changes.bulk_write(writes, ordered=False)
         return counts
+
+
+def changes_in_states(
+    store: Store,
+    connection_id: str,
+    states: Iterable[str],
+    projection: dict[str, Any] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """A channel's changes in `states`, in `_id` (so key) order: one query per state, merged.
+    An equality on `state` is answered from the (connection_id, state) index; nx-27017 answers
+    `state: {$in: [...]}` by scanning every change of the project, which costs a steady-state
+    run far more than the few changes it finds."""
+    cursors = [
+        store.changes.find({"connection_id": connection_id, "state": state}, projection).sort(
+            "_id", 1
+        )
+        for state in dict.fromkeys(str(s) for s in states)
+    ]
+    if len(cursors) == 1:
+        yield from cursors[0]
+        return
+    yield from heapq.merge(*cursors, key=lambda doc: str(doc["_id"]))
 
 
 def reset_changes(store: Store, channel: dict[str, Any], keys: list[str] | None) -> int:

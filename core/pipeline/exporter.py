@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from core.clock import now_ms
 from core.errors import ConnectorError
 from core.issues import clear_issues, record_issues
-from core.pipeline.changes import ChangeState, ChannelChanges, rules_fingerprint
+from core.pipeline.catalog import ChannelCatalog
+from core.pipeline.changes import (
+    ChangeState,
+    ChannelChanges,
+    changes_in_states,
+    rules_fingerprint,
+)
 from core.pipeline.hashing import content_hash
 from core.store import Store
-from plugins.base import Change, Connector, Record
+from plugins.base import Change, Connector
 
 ACK_BATCH = 1000
 BROKEN_SEND_BACKOFF_MS = 15 * 60 * 1000
@@ -27,6 +33,7 @@ class Exporter:
         key_field: str,
         run_id: str,
         retry_every_failed: bool = False,
+        index: dict[str, int] | None = None,
     ) -> None:
         self.store = store
         self.project = project
@@ -34,6 +41,8 @@ class Exporter:
         self.key_field = key_field
         self.run_id = run_id
         self.retry_every_failed = retry_every_failed
+        #: the record index this run's import committed (key → hash), when it imported
+        self.index = index
 
     def changes_of(self, channel: dict[str, Any]) -> ChannelChanges:
         changes = ChannelChanges(self.store, self.project, channel, self.key_field)
@@ -51,45 +60,42 @@ class Exporter:
             [channel.get("settings"), rules_fingerprint(self.project, channel)]
         )
         open_states = [ChangeState.PENDING.value, ChangeState.FAILED.value]
-        has_open = self.store.changes.find_one(
-            {"connection_id": channel["_id"], "state": {"$in": open_states}}, {"_id": 1}
-        )
         if (
-            not has_open
+            not changes.has_any(open_states)
             and channel.get("published_fingerprint") == fingerprint
             and connector.published()
         ):
             return {"written": 0, "unchanged": 1}
-        held_back = {doc["key"] for doc in changes.open_changes([ChangeState.UNAPPROVED])}
-
-        def views() -> Iterator[Record]:
-            cursor = self.store.records.find(
-                {"project_id": self.project["_id"]}, {"key": 1, "data": 1}
+        held_back = {
+            doc["key"]
+            for doc in changes_in_states(
+                self.store, channel["_id"], [ChangeState.UNAPPROVED], {"key": 1}
             )
-            for doc in cursor.sort("_id", 1):
-                if doc["key"] in held_back:
-                    continue
-                view = changes.view(doc["data"])
-                if view is not None:
-                    yield view
-
-        counts = connector.write(views())
+        }
+        catalog = ChannelCatalog(
+            self.store, self.project, channel, changes, held_back, index=self.index
+        )
+        counts = connector.publish(catalog)
         with_issues = {
             d["key"] for d in self.store.issues.find({"connection_id": channel["_id"]}, {"key": 1})
         }
-        while True:  # acknowledged in batches: a first publication may deliver millions
-            batch = list(
-                self.store.changes.find(
-                    {"connection_id": channel["_id"], "state": {"$in": open_states}}
-                ).limit(ACK_BATCH)
-            )
-            if not batch:
-                break
-            for name, value in changes.acknowledge((d, True, None, None) for d in batch).items():
-                counts[name] = counts.get(name, 0) + value
-            clear_issues(
-                self.store, channel["_id"], (d["key"] for d in batch if d["key"] in with_issues)
-            )
+        for state in open_states:  # one state at a time: see `changes_in_states`
+            while True:  # acknowledged in batches: a first publication may deliver millions
+                batch = list(
+                    self.store.changes.find(
+                        {"connection_id": channel["_id"], "state": state}
+                    ).limit(ACK_BATCH)
+                )
+                if not batch:
+                    break
+                acked = changes.acknowledge((d, True, None, None) for d in batch)
+                for name, value in acked.items():
+                    counts[name] = counts.get(name, 0) + value
+                clear_issues(
+                    self.store,
+                    channel["_id"],
+                    (d["key"] for d in batch if d["key"] in with_issues),
+                )
         self.store.connections.update_one(
             {"_id": channel["_id"]}, {"$set": {"published_fingerprint": fingerprint}}
         )

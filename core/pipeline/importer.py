@@ -18,10 +18,11 @@ from pymongo import ReplaceOne
 
 from core.clock import now_ms
 from core.errors import ConnectorError, RunHeld
-from core.pipeline.hashing import content_hash
-from core.pipeline.index import SEEN, RecordIndex
+from core.pipeline.hashing import content_hash_int
+from core.pipeline.index import RecordIndex
 from core.pipeline.spool import KeyedRecords, RecordSpool
 from core.store import Store
+from core.versions import versioned
 from plugins.base import Connector, Record
 
 WRITE_BATCH = 1000
@@ -37,6 +38,9 @@ class ImportResult:
     before: int
     recovering: bool  # a previous commit was cut short: changes must be recomputed in full
     failed_sources: list[tuple[str, str]] = field(default_factory=list)
+    #: key → hash of every record read (seen keys hold `~hash`, see `_Diff`); once `commit`
+    #: is done, the index as it now stands, for the export to use instead of loading it again
+    hashes: dict[str, int] | None = None
 
 
 INT64 = 2**63
@@ -58,7 +62,9 @@ def storable(value: Any) -> Any:
 
 class _Diff:
     """Sorts each record read into inserted, updated or unchanged against the previous state
-    (`known`, whose keys it marks SEEN); changed records go to the spool."""
+    (`known`); changed records go to the spool. A key read is marked seen by storing its
+    previous hash inverted (`~hash`, negative, as hashes are unsigned), so the map still holds
+    every hash and can become the new index without a second load."""
 
     def __init__(self, known: dict[str, int], spool: RecordSpool, counts: dict[str, int]):
         self.known = known
@@ -69,20 +75,22 @@ class _Diff:
     def add(self, key: str, data: Record) -> bool:
         """False when `key` was already read in this run."""
         previous = self.known.get(key)
-        if previous == SEEN or key in self.new_keys:
+        if (previous is not None and previous < 0) or key in self.new_keys:
             return False
-        if any(type(v) is not str for v in data.values()):
-            data = storable(data)
-        digest = content_hash(data)
+        for value in data.values():
+            if type(value) is not str:
+                data = storable(data)
+                break
+        digest = content_hash_int(data)
         if previous is None:
             self.new_keys.add(key)
             self.counts["inserted"] += 1
-            self.spool.append(key, data, digest)
+            self.spool.append(key, data, f"{digest:016x}")
         else:
-            self.known[key] = SEEN
-            if previous != int(digest, 16):
+            self.known[key] = ~previous
+            if previous != digest:
                 self.counts["updated"] += 1
-                self.spool.append(key, data, digest)
+                self.spool.append(key, data, f"{digest:016x}")
             else:
                 self.counts["unchanged"] += 1
         return True
@@ -151,7 +159,7 @@ class Importer:
         finally:
             for keyed in extras.values():
                 keyed.close()
-        deleted = [key for key, value in known.items() if value != SEEN]
+        deleted = [key for key, value in known.items() if value >= 0]
         counts["deleted"] = len(deleted)
         self.progress(counts["read"], counts["read"])
         try:
@@ -159,7 +167,7 @@ class Importer:
         except RunHeld:
             spool.close()
             raise
-        return ImportResult(counts, spool, deleted, before, recovering)
+        return ImportResult(counts, spool, deleted, before, recovering, hashes=known)
 
     def _read_keyed(self, connections: list[dict[str, Any]]) -> dict[str, KeyedRecords]:
         """Secondary and combined sources, fetched in parallel into keyed stores."""
@@ -207,6 +215,9 @@ class Importer:
             if value is None or value == "":
                 raise ConnectorError(f"a record of the primary source has no key {key_field!r}")
             key = str(value)
+            if not (combined or secondaries):
+                yield key, row
+                continue
             data = dict(row)
             for extra in combined:
                 found = extra.get(key)
@@ -253,6 +264,7 @@ class Importer:
                 "data": data,
                 "hash": digest,
                 "updated_at": now,
+                **versioned("records"),
             }
             writes.append(ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
             if len(writes) >= WRITE_BATCH:
@@ -266,13 +278,40 @@ class Importer:
                 (doc["key"], doc["hash"])
                 for doc in self.store.records.find({"project_id": pid}, {"key": 1, "hash": 1})
             )
+            result.hashes = None
         else:
-            buckets = self.index.apply(((k, h) for k, _, h in result.spool), result.deleted)
+            known = result.hashes
+            upserts: Iterator[tuple[str, str]] = ((k, h) for k, _, h in result.spool)
+            if known is not None:
+                upserts = self._noted(upserts, known)
+            buckets = self.index.apply(upserts, result.deleted)
+            result.hashes = self._new_index(known, result.deleted)
         return {
             "records_written": written,
             "records_deleted": len(result.deleted),
             "index_buckets_written": buckets,
         }
+
+    @staticmethod
+    def _noted(
+        upserts: Iterator[tuple[str, str]], known: dict[str, int]
+    ) -> Iterator[tuple[str, str]]:
+        for key, digest in upserts:
+            known[key] = int(digest, 16)
+            yield key, digest
+
+    @staticmethod
+    def _new_index(known: dict[str, int] | None, deleted: list[str]) -> dict[str, int] | None:
+        """The index after the commit, from the map the diff worked on (written records
+        already noted): the entries `RecordIndex.load` would return now."""
+        if known is None:
+            return None
+        for key, value in known.items():
+            if value < 0:
+                known[key] = ~value
+        for key in deleted:
+            known.pop(key, None)
+        return known
 
     def _flush(self, writes: list[Any]) -> int:
         if not writes:

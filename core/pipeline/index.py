@@ -1,4 +1,5 @@
-"""The record index: a project's key → content hash map, in at most 256 bucket documents.
+"""The record index: a project's key → content hash map, in at most 256 bucket documents,
+each holding its entries packed in one JSON text.
 
 Loading the previous state of a catalog therefore costs a few hundred reads, not one per
 record, and a run that changed a few records rewrites only the buckets they fall in.
@@ -6,14 +7,16 @@ record, and a run that changed a few records rewrites only the buckets they fall
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 from pymongo import ReplaceOne
 
-from core.pipeline.hashing import bucket_of
+from core.pipeline.hashing import BUCKETS, bucket_of
 from core.store import Store
+from core.versions import versioned
 
 #: marks a key of the index as seen in the current scan
 SEEN = -1
@@ -23,6 +26,22 @@ BUCKETS_AT_ONCE = 16
 
 def _bucket_id(project_id: str, bucket: int) -> str:
     return f"{project_id}:{bucket:03d}"
+
+
+def pack(entries: dict[str, int]) -> str:
+    """A bucket's entries as one JSON text, `[key, hash, key, hash, …]` (hashes as integers):
+    one string field decodes far faster, on both sides of the wire, than a list of pairs."""
+    return json.dumps([item for entry in entries.items() for item in entry], separators=(",", ":"))
+
+
+def entries_of(doc: dict[str, Any]) -> dict[str, int]:
+    """The key → hash entries of a bucket document, packed (version 2) or as the list of
+    [key, hex hash] pairs that version 1 wrote."""
+    packed = doc.get("packed")
+    if packed is not None:
+        flat = json.loads(packed)
+        return dict(zip(flat[::2], flat[1::2], strict=True))
+    return {key: int(digest, 16) for key, digest in doc.get("entries", [])}
 
 
 class RecordIndex:
@@ -35,9 +54,9 @@ class RecordIndex:
 
     def load(self) -> dict[str, int]:
         known: dict[str, int] = {}
-        for doc in self.store.record_index.find({"project_id": self.project_id}):
-            for key, digest in doc["entries"]:
-                known[key] = int(digest, 16)
+        ids = [_bucket_id(self.project_id, bucket) for bucket in range(BUCKETS)]
+        for doc in self.store.record_index.find({"_id": {"$in": ids}}):
+            known.update(entries_of(doc))
         return known
 
     def load_from_records(self) -> dict[str, int]:
@@ -71,17 +90,18 @@ class RecordIndex:
         }
         writes: list[Any] = []
         for bucket, edits in changes.items():
-            entries: dict[str, str] = dict(current.get(bucket, {}).get("entries", []))
+            entries = entries_of(current.get(bucket, {}))
             for key, edit in edits.items():
                 if edit is None:
                     entries.pop(key, None)
                 else:
-                    entries[key] = edit
+                    entries[key] = int(edit, 16)
             doc = {
                 "_id": _bucket_id(self.project_id, bucket),
                 "project_id": self.project_id,
                 "bucket": bucket,
-                "entries": [[k, v] for k, v in entries.items()],
+                "packed": pack(entries),
+                **versioned("record_index"),
             }
             writes.append(ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
         self.store.record_index.bulk_write(writes, ordered=False)

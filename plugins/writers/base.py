@@ -6,7 +6,8 @@ from __future__ import annotations
 import codecs
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar, Protocol
@@ -17,6 +18,8 @@ from plugins.base import Record
 TEXT_ENCODINGS = ("utf-8", "utf-8-sig", "cp1252")
 #: what a `Content-Type` charset calls each encoding
 CHARSETS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "cp1252": "windows-1252"}
+#: `place_all` writes renderings in blocks of about this size
+PLACE_BLOCK_BYTES = 256 * 1024
 
 
 class Output(Protocol):
@@ -54,7 +57,9 @@ class Writer:
 
     def __init__(self, out: Output, options: WriterOptions) -> None:
         self.options = options
-        self.text = EncodedText(out, options.encoding)
+        #: where every byte goes: `out`, or a record's rendering while `render` captures it
+        self.sink = Sink(out)
+        self.text = EncodedText(self.sink, options.encoding)
 
     @property
     def unencodable(self) -> int:
@@ -67,11 +72,68 @@ class Writer:
     def close(self) -> None:
         """Finish the document (most formats have nothing left to write)."""
 
+    def flush(self) -> None:
+        """Hand every byte written so far to the output (formats that buffer override it)."""
+
+    def render(self, record: Record) -> tuple[bytes, int]:
+        """The bytes `write(record)` puts in the document, and the characters it replaced;
+        `place_all` writes such renderings again later, byte for byte, without the record.
+        A record's rendering does not depend on where in the document it stands (given the
+        same options): formats with separators between records leave them out here."""
+        before = self.unencodable
+        self.flush()
+        with self.sink.capturing() as captured:
+            self.write(record)
+            self.flush()
+        return b"".join(captured), self.unencodable - before
+
+    def place_all(self, renderings: Iterable[bytes]) -> int:
+        """Write renderings from `render`, in order, where records would go; returns how
+        many. Writes go out in blocks of about `PLACE_BLOCK_BYTES`."""
+        self.flush()
+        count = 0
+        block: list[bytes] = []
+        size = 0
+        for rendering in renderings:
+            block.append(rendering)
+            size += len(rendering)
+            count += 1
+            if size >= PLACE_BLOCK_BYTES:
+                self.sink.write(b"".join(block))
+                block.clear()
+                size = 0
+        if block:
+            self.sink.write(b"".join(block))
+        return count
+
     @classmethod
     def content_type(cls, encoding: str) -> str:
         if cls.media_type.startswith("text/"):
             return f"{cls.media_type}; charset={CHARSETS.get(encoding, encoding)}"
         return cls.media_type
+
+
+class Sink:
+    """An output that `render` can divert, for a moment, into a list of byte strings."""
+
+    def __init__(self, out: Output) -> None:
+        self.out = out
+        self._captured: list[bytes] | None = None
+
+    def write(self, data: bytes, /) -> int:
+        if self._captured is None:
+            return self.out.write(data)
+        self._captured.append(bytes(data))
+        return len(data)
+
+    @contextmanager
+    def capturing(self) -> Iterator[list[bytes]]:
+        captured: list[bytes] = []
+        self._captured = captured
+        try:
+            yield captured
+        finally:
+            self._captured = None
 
 
 class EncodedText:

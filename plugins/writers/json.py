@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 
 from plugins.base import Record
 from plugins.writers.base import Output, Writer, WriterOptions, json_safe
@@ -21,6 +22,21 @@ class JsonWriter(Writer):
         self.text.write("[\n" if self.count == 0 else ",\n")
         self.text.write(json.dumps(json_safe(record), ensure_ascii=False))
         self.count += 1
+
+    def render(self, record: Record) -> tuple[bytes, int]:
+        """The object alone: the separator before it depends on its place."""
+        text = json.dumps(json_safe(record), ensure_ascii=False)
+        with self.sink.capturing() as captured:
+            self.text.write(text)
+        return b"".join(captured), 0
+
+    def place_all(self, renderings: Iterable[bytes]) -> int:
+        def separated() -> Iterator[bytes]:
+            for rendering in renderings:
+                yield (b"[\n" if self.count == 0 else b",\n") + rendering
+                self.count += 1
+
+        return super().place_all(separated())
 
     def close(self) -> None:
         self.text.write("[]\n" if self.count == 0 else "\n]\n")

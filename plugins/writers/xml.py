@@ -60,7 +60,7 @@ class XmlWriter(Writer):
         self.replaced = 0
         self.tags: dict[str, str] = {}
         self.stack = ExitStack()
-        self.xf = self.stack.enter_context(etree.xmlfile(out, encoding="utf-8"))
+        self.xf = self.stack.enter_context(etree.xmlfile(self.sink, encoding="utf-8"))
         self.xf.write_declaration()
         root = self.xf.element(self._tag(options.root), nsmap=options.namespaces or None)
         self.stack.enter_context(root)
@@ -79,6 +79,9 @@ class XmlWriter(Writer):
 
     def close(self) -> None:
         self.stack.close()
+
+    def flush(self) -> None:
+        self.xf.flush()
 
     def _field(self, name: str, value: Any) -> None:
         if isinstance(value, list | tuple):

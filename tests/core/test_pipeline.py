@@ -15,6 +15,8 @@ from core.config import Settings
 from core.connections import create_connection, reset_clocks, update_connection
 from core.jobs import create_job
 from core.models import RunState, Trigger
+from core.pipeline.hashing import bucket_of
+from core.pipeline.index import RecordIndex
 from core.projects import create_project, update_project
 from core.store import Store
 from core.tenants import create_tenant
@@ -369,7 +371,7 @@ def test_a_run_stopped_by_the_time_limit_ends_failed_and_frees_its_job(
     def too_slow(self: Any) -> None:
         raise TimeLimitExceeded()
 
-    monkeypatch.setattr("core.pipeline.RunExecution.execute", too_slow)
+    monkeypatch.setattr("core.pipeline.execution.RunExecution.execute", too_slow)
     failed = shop.run()
     assert failed["state"] == RunState.FAILED and "time limit" in failed["error"]["message"]
     job = shop.store.jobs.find_one({"_id": shop.job["_id"]}) or {}
@@ -611,3 +613,95 @@ def test_integers_the_database_cannot_hold_are_kept_as_their_digits() -> None:
         "ok": True,
         "n": -(2**63),
     }
+
+
+def test_an_index_an_older_version_wrote_as_pairs_is_read_and_rewritten_packed(
+    store: Store,
+) -> None:
+    bucket = bucket_of("A-1")
+    store.record_index.insert_one(
+        {
+            "_id": f"p:{bucket:03d}",
+            "project_id": "p",
+            "bucket": bucket,
+            "entries": [["A-1", "00000000000000ff"]],
+        }
+    )
+    index = RecordIndex(store, "p")
+    assert index.load() == {"A-1": 255}
+    index.apply([("A-2", "0000000000000001")], ["A-1"])
+    index.apply([("A-1", "ffffffffffffffff")], [])
+    assert index.load() == {"A-1": 2**64 - 1, "A-2": 1}
+    assert all("entries" not in doc for doc in store.record_index.find())
+
+
+@pytest.mark.parametrize("store_kind", ["store", "nx_store"])
+def test_a_send_delivers_pending_and_due_failed_changes_together_in_key_order(
+    store_kind: str, request: pytest.FixtureRequest
+) -> None:
+    from core.pipeline.changes import ChannelChanges
+
+    db: Store = request.getfixturevalue(store_kind)
+    channel = {"_id": "con_c", "rules": []}
+    states = {"a": "pending", "b": "failed", "c": "done", "d": "pending", "e": "unapproved"}
+    states |= {"f": "failed", "g": "stopped", "h": "sending"}
+    db.changes.insert_many(
+        {
+            "_id": f"con_c:{key}",
+            "project_id": "prj_p",
+            "connection_id": "con_c",
+            "key": key,
+            "state": state,
+            "next_attempt_at": now_ms() + 3_600_000 if key == "f" else None,
+        }
+        for key, state in states.items()
+    )
+    db.changes.insert_one(
+        {"_id": "con_o:a", "connection_id": "con_o", "key": "a", "state": "pending"}
+    )
+    changes = ChannelChanges(db, {"_id": "prj_p", "rules": []}, channel)
+
+    assert [d["key"] for d in changes.due_changes(now_ms())] == ["a", "b", "d"]
+    assert [d["key"] for d in changes.due_changes(now_ms(), every_failed=True)] == [
+        "a",
+        "b",
+        "d",
+        "f",
+    ]
+    assert changes.has_any(["unapproved"]) and not ChannelChanges(
+        db, {"_id": "prj_p"}, {"_id": "con_x"}
+    ).has_any(["pending", "failed"])
+    assert changes.submissions() == {"": ["h"]}
+
+
+def test_the_export_publishes_from_the_index_the_import_just_committed(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.pipeline.catalog import ChannelCatalog
+
+    seen: list[tuple[dict[str, int] | None, dict[str, int]]] = []
+    original = ChannelCatalog.hashes
+
+    def hashes(catalog: ChannelCatalog) -> dict[str, int] | None:
+        given = original(catalog)
+        seen.append((None if given is None else dict(given), RecordIndex(*_index_of(shop)).load()))
+        return given
+
+    monkeypatch.setattr(ChannelCatalog, "hashes", hashes)
+    shop.write_feed([f"K-{n:02d},Item {n},{n}.00" for n in range(30)])
+    assert shop.run()["state"] == RunState.SUCCEEDED
+    # one changed, one gone, one new, the rest as they were
+    rows = [f"K-{n:02d},Item {n},{n}.00" for n in range(30) if n != 7]
+    rows[3] = "K-03,Item 3,3.50"
+    shop.write_feed([*rows, "K-99,New,9.00"])
+    run = shop.run()
+    assert run["state"] == RunState.SUCCEEDED, run["error"]
+    assert shop.stage(run, "import")["updated"] == 1
+    assert all(given == loaded for given, loaded in seen) and len(seen[-1][0] or {}) == 30
+    exported = {row["sku"]: row["price"] for row in shop.exported()}
+    assert exported["K-03"] == "3.50" and "K-07" not in exported and exported["K-99"] == "9.00"
+    assert len(exported) == 30
+
+
+def _index_of(shop: Shop) -> tuple[Store, str]:
+    return shop.store, shop.project["_id"]

@@ -51,31 +51,38 @@ def iter_items(
         no_network=True,
     )
     path: _ItemPath | None = _ItemPath(item_path) if item_path else None
-    stack: list[tuple[str, str]] = []
+    stack: list[tuple[str, str]] = []  # names of the open elements outside items
     seen: dict[str, None] = {}
-    item_depth: int | None = None
+    inside = 0  # open elements within the item being read, the item itself included
     count = 0
     try:
         for event, element in parser:
+            if inside:  # within an item nothing is tracked: it is read whole at its end
+                if event == "start":
+                    inside += 1
+                    continue
+                inside -= 1
+                if inside:
+                    continue
+                count += 1
+                yield count, element
+                _release(element)
+                stack.pop()
+                continue
             if event == "start":
                 stack.append(names(element))
                 if path is None:
                     path = _ItemPath(_AUTO_PATHS.get(stack[0][1], f"/{stack[0][0]}/*"))
                 if len(seen) < 12 and len(stack) > 1:
                     seen.setdefault(stack[-1][0])
-                if item_depth is None and path.matches(stack):
-                    item_depth = len(stack)
+                if path.matches(stack):
+                    inside = 1
                 continue
-            if item_depth == len(stack):
-                count += 1
-                yield count, element
-                item_depth = None
-            if item_depth is None:
-                _release(element)
+            _release(element)
             stack.pop()
     except etree.XMLSyntaxError as exc:
         line, column = exc.position
-        where = f"in item {count + 1}" if item_depth is not None else f"after item {count}"
+        where = f"in item {count + 1}" if inside else f"after item {count}"
         reason = _POSITION_SUFFIX.sub("", exc.msg or str(exc))
         raise ConnectorError(
             f"the XML feed is not well-formed at line {line}, column {column} ({where}): {reason}"
@@ -91,11 +98,22 @@ def element_record(element: Any, naming: Naming | None = None) -> Record:
     """An element as a dict; `naming` names its children (default: `prefixed_name`)."""
     name_of = naming or prefixed_name
     record: Record = {}
-    for name, value in element.attrib.items():
-        record[f"@{_attribute_name(element, name)}"] = value
+    for name, attribute in element.attrib.items():
+        record[f"@{_attribute_name(element, name)}"] = attribute
     for child in element:
-        if isinstance(child.tag, str):
-            add_value(record, name_of(child), element_value(child, name_of))
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        # an element without a namespace is named by its tag (the common case, made fast)
+        name = tag if naming is None and tag[0] != "{" else name_of(child)
+        if len(child) == 0 and not child.attrib:
+            value: Any = (child.text or "").strip()
+        else:
+            value = element_record(child, naming)
+        if name in record:
+            add_value(record, name, value)
+        else:
+            record[name] = value
     text = (element.text or "").strip()
     if text:
         record["#text"] = text

@@ -1,0 +1,62 @@
+"""The catalog a file channel publishes: the project's records through the channel's rules.
+
+Record hashes come from the record index (a few hundred documents), so a channel that keeps
+its renderings reads from the records only those whose hash moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from core.pipeline.changes import ChannelChanges, rules_fingerprint
+from core.pipeline.index import RecordIndex
+from core.store import Store
+from plugins.base import Record
+
+READ_BATCH = 1000
+
+
+class ChannelCatalog:
+    """`plugins.base.Catalog` over the project's records for one channel."""
+
+    def __init__(
+        self,
+        store: Store,
+        project: dict[str, Any],
+        channel: dict[str, Any],
+        changes: ChannelChanges,
+        held_back: set[str],
+        index: dict[str, int] | None = None,
+    ) -> None:
+        self.store = store
+        self.index = index
+        self.project_id: str = project["_id"]
+        self.changes = changes
+        self.held_back = held_back
+        self.rules_fingerprint = rules_fingerprint(project, channel)
+
+    def hashes(self) -> dict[str, int] | None:
+        """None while a commit is cut short: the index may not match the records then. The
+        index this run's import just committed (`index`) is used as it is, not loaded again."""
+        project = self.store.projects.find_one({"_id": self.project_id}, {"commit_run_id": 1})
+        if project is None or project.get("commit_run_id"):
+            return None
+        if self.index is not None:
+            return self.index
+        return RecordIndex(self.store, self.project_id).load()
+
+    def views(self, keys: Sequence[str] | None = None) -> Iterator[tuple[str, int, Record | None]]:
+        if keys is None:
+            cursor = self.store.records.find(
+                {"project_id": self.project_id}, {"key": 1, "data": 1, "hash": 1}
+            ).sort("_id", 1)
+            for doc in cursor:
+                yield doc["key"], int(doc["hash"], 16), self.changes.view(doc["data"])
+            return
+        for start in range(0, len(keys), READ_BATCH):
+            ids = [f"{self.project_id}:{key}" for key in keys[start : start + READ_BATCH]]
+            for doc in self.store.records.find(
+                {"_id": {"$in": ids}}, {"key": 1, "data": 1, "hash": 1}
+            ):
+                yield doc["key"], int(doc["hash"], 16), self.changes.view(doc["data"])

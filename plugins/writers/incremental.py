@@ -1,0 +1,158 @@
+"""Publishing a catalog by rendering only what changed since the last publication.
+
+Every record's rendering is kept in `RenderedRows`; a publication renders the records whose
+content hash moved (read from the database by key), drops those gone, and writes the file
+from the stored renderings. The bytes are those a full `Writer` pass over the same views
+would write. It falls back to rendering everything when the hashes are not known for sure,
+the store is empty or was made under other settings or rules, or most of the catalog changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from plugins.base import Catalog, Record
+from plugins.writers.base import Output, Writer, WriterOptions, cell_text
+from plugins.writers.rendered import RenderedRows
+
+PUT_BATCH = 1000
+#: past this share of the stored rows changed, rendering everything costs less than by key
+FULL_SHARE = 0.25
+
+
+class Discard:
+    """An output that drops what it gets (the renderer's own header and frame)."""
+
+    def write(self, data: bytes, /) -> int:
+        return len(data)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How records become rows of the file: the writer, its options, the projection."""
+
+    writer: type[Writer]
+    options: WriterOptions
+    #: (source field, output name) per column; None exports every field as it is
+    pairs: list[tuple[str, str]] | None
+    #: csv/txt without columns: the header is every field, `first` leading
+    first: str
+
+    @property
+    def header_from_rows(self) -> bool:
+        return self.writer.needs_header and self.pairs is None
+
+    def row(self, view: Record) -> Record:
+        if self.pairs is None:
+            return view
+        return {target: view.get(source) for source, target in self.pairs}
+
+
+def refresh(rows: RenderedRows, catalog: Catalog, layout: Layout) -> tuple[list[str], int]:
+    """Bring the stored renderings up to date with the catalog; returns the header to write
+    (flat formats) and how many records were rendered."""
+    hashes = catalog.hashes()
+    stored = rows.count()
+    full = hashes is None or stored == 0
+    changed: list[str] = []
+    if hashes is not None and not full:
+        changed, gone = rows.stale(hashes)
+        full = len(changed) > max(PUT_BATCH, stored * FULL_SHARE)
+        if not full:
+            rows.drop(gone)
+    if full:
+        rows.clear()
+        views = catalog.views()
+    else:
+        views = catalog.views(changed)
+    header = list(layout.options.header)
+    previous = rows.header()
+    if not layout.header_from_rows:  # its header is in the settings, so in the fingerprint
+        renderer = _renderer(layout, header)
+        rendered = _put(rows, views, layout, renderer.render)
+        renderer.close()
+        rows.set_header(header)
+        return header, rendered
+    rendered = _put(rows, views, layout, None)
+    header = _key_first(rows.columns(catalog.held_back), layout.first)
+    renderer = _renderer(layout, header)
+    _render_cells(rows, renderer, unrendered_only=header == previous)
+    renderer.close()
+    rows.set_header(header)
+    return header, rendered
+
+
+def _renderer(layout: Layout, header: list[str]) -> Writer:
+    return layout.writer(Discard(), replace(layout.options, header=header))
+
+
+def _key_first(columns: list[str], first: str) -> list[str]:
+    if first in columns:
+        columns.remove(first)
+        columns.insert(0, first)
+    return columns
+
+
+def _put(
+    rows: RenderedRows,
+    views: Iterable[tuple[str, int, Record | None]],
+    layout: Layout,
+    render: Callable[[Record], tuple[bytes, int]] | None,
+) -> int:
+    """Store the views' rows: rendered now, or (header from rows) as cells to render once
+    the header is known."""
+    batch: list[Any] = []
+    count = 0
+    for key, digest, view in views:
+        count += 1
+        if view is None:
+            batch.append((key, digest, False, None, None, None, 0))
+        elif render is not None:
+            rendering, unencodable = render(layout.row(view))
+            batch.append((key, digest, True, None, None, rendering, unencodable))
+        else:
+            cells = {str(name): cell_text(value) for name, value in layout.row(view).items()}
+            # ASCII-escaped, so even a lone surrogate survives the round trip
+            batch.append((key, digest, True, list(cells), json.dumps(cells), None, 0))
+        if len(batch) >= PUT_BATCH:
+            rows.put(batch)
+            batch.clear()
+    rows.put(batch)
+    return count
+
+
+def _render_cells(rows: RenderedRows, renderer: Writer, *, unrendered_only: bool) -> None:
+    """Render stored cells with the header now known: those not rendered yet, or (the
+    header moved) every row."""
+    after = ""
+    while page := rows.cells(after, PUT_BATCH, unrendered_only=unrendered_only):
+        rows.set_renderings((key, *renderer.render(json.loads(cells))) for key, cells in page)
+        after = page[-1][0]
+
+
+def write_file(
+    rows: RenderedRows,
+    out: Output,
+    layout: Layout,
+    header: list[str],
+    held_back: set[str],
+    progress: Callable[[int, int | None], None],
+) -> dict[str, int]:
+    """The document from the stored renderings, in key order; counts `written` and
+    `unencodable`."""
+    writer = layout.writer(out, replace(layout.options, header=header))
+    totals: dict[str, int] = {}
+
+    def reported(renderings: Iterator[bytes]) -> Iterator[bytes]:
+        for number, rendering in enumerate(renderings, start=1):
+            if number % 10_000 == 0:
+                progress(number, None)
+            yield rendering
+
+    written = writer.place_all(reported(rows.renderings(held_back, totals)))
+    writer.close()
+    progress(written, written)
+    return {"written": written, "unencodable": writer.unencodable + totals["unencodable"]}
