@@ -10,7 +10,7 @@ from bson.errors import InvalidDocument
 from flask import Flask
 from flask_smorest import Api
 from flask_smorest.pagination import PaginationMetadataSchema
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -125,7 +125,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PyMongoError)
     def _store_down(error: PyMongoError) -> Any:
         log.warning("database unavailable: %s", error)
-        return _payload(503, "the database is unavailable; try again shortly"), 503
+        if isinstance(error, ConnectionFailure):
+            message = (
+                "the database cannot be reached right now; try again shortly (queued runs and "
+                "schedules resume by themselves when it is back)"
+            )
+        else:
+            message = "the database is unavailable; try again shortly"
+        return _payload(503, message), 503
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:

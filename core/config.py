@@ -49,6 +49,7 @@ class Settings:
     ticker_lease_s: float = 5.0
     ticker_poll_s: float = 5.0
     resend_after_s: float = 600.0
+    web_db_timeout_s: float = 2.0
     http_timeout_s: float = 60.0
     smtp_url: str | None = None
     secret_key: str | None = None
@@ -78,6 +79,7 @@ def load_settings() -> Settings:
         ticker_lease_s=_float("SYNCFARM_TICKER_LEASE_S", 5.0),
         ticker_poll_s=_float("SYNCFARM_TICKER_POLL_S", 5.0),
         resend_after_s=_float("SYNCFARM_RESEND_AFTER_S", 600.0),
+        web_db_timeout_s=_float("SYNCFARM_WEB_DB_TIMEOUT_S", 2.0),
         http_timeout_s=_float("SYNCFARM_HTTP_TIMEOUT_S", 60.0),
         smtp_url=os.environ.get("SYNCFARM_SMTP_URL") or None,
         secret_key=os.environ.get("SYNCFARM_SECRET_KEY") or None,

@@ -3,18 +3,36 @@
 A job holds at most one pending run (`queued` or `waiting`) in `pending_run_id` and at most one
 running run in `running_run_id`; both are claimed with compare-and-set on the job document, so
 fires never pile up whichever process makes them.
+
+Fencing: a run started under the project mutex carries its lease's fencing token (`fence`).
+Starting it raises the project's `fence` to that token (`$max`: only upwards), and
+every later write of the run (stages, progress, its end, the pipeline's commit and
+acknowledgements) first checks that the project's `fence` is still its own, and is refused with
+`RunFencedOut` otherwise: a worker that stalled past its lease, while another run took the
+project, cannot overwrite what that run wrote.
+
+Firing scheduled slots (one compare-and-set per slot, also in bulk) is in core/slots.py.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from pymongo import ReturnDocument
 
 from core import batches
 from core.clock import now_ms
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound, SyncfarmError
 from core.ids import new_id
 from core.models import FINISHED_STATES, PENDING_STATES, RunState, Trigger
 from core.store import Store
+from core.versions import versioned
+
+
+class RunFencedOut(SyncfarmError):
+    """The run no longer holds its project: a run with a higher fencing token started since
+    (this one's worker stalled past its lease). Its writes are refused; it is tried again."""
 
 
 def get_run(store: Store, tenant_id: str, run_id: str) -> dict[str, Any]:
@@ -24,7 +42,7 @@ def get_run(store: Store, tenant_id: str, run_id: str) -> dict[str, Any]:
     return run
 
 
-def _new_run(job: dict[str, Any], trigger: Trigger, now: int) -> dict[str, Any]:
+def new_run(job: dict[str, Any], trigger: Trigger, now: int) -> dict[str, Any]:
     return {
         "_id": new_id("run"),
         "tenant_id": job["tenant_id"],
@@ -43,6 +61,7 @@ def _new_run(job: dict[str, Any], trigger: Trigger, now: int) -> dict[str, Any]:
         "coalesced_fires": 0,
         "error": None,
         "resent_at": None,
+        **versioned("runs"),
     }
 
 
@@ -63,7 +82,7 @@ def claim_run(
     records how many events it covers in `event_count`.
     """
     now = now or now_ms()
-    run = _new_run(job, trigger, now)
+    run = new_run(job, trigger, now)
     if event_count is not None:
         run["event_count"] = event_count
     guard: dict[str, Any] = {"_id": job["_id"], "pending_run_id": None}
@@ -113,6 +132,12 @@ def stale_pending_runs(
     for run in store.runs.find(query):
         if (run.get("resent_at") or 0) >= cutoff:
             continue
+        job = store.jobs.find_one({"_id": run["job_id"]}, {"pending_run_id": 1})
+        if job is not None and job.get("pending_run_id") != run["_id"]:
+            # A run its job never took (a ticker died between storing it and claiming the
+            # job): it was never sent, and the slot fired (or fires) with another run.
+            store.runs.delete_one({"_id": run["_id"], "state": RunState.QUEUED.value})
+            continue
         stamped = store.runs.update_one(
             {"_id": run["_id"], "resent_at": run.get("resent_at")}, {"$set": {"resent_at": now}}
         )
@@ -152,17 +177,88 @@ def mark_waiting(store: Store, run_id: str) -> None:
     )
 
 
-def start_run(store: Store, run_id: str, *, worker: str | None = None) -> dict[str, Any] | None:
+def _take_fence(store: Store, project_id: str, fence: int) -> dict[str, Any] | None:
+    """Raise the project's `fence` to `fence` and return the project as it is after that (None
+    when it is gone), or refuse: a higher fence means a later holder of the project's lease
+    started a run since ours was granted.
+
+    One `$max` (it only ever raises the value, and sets it on a project that has none),
+    returning the document: the fence read back is ours, or a higher one that refuses us. No
+    filter by `$or`: nx-27017 ignores the `_id` of a filter with a top-level `$or`."""
+    project: dict[str, Any] | None = store.projects.find_one_and_update(
+        {"_id": project_id}, {"$max": {"fence": fence}}, return_document=ReturnDocument.AFTER
+    )
+    if project is not None and project.get("fence") != fence:
+        raise RunFencedOut(
+            f"project {project_id!r} was taken by a later run (fencing token above "
+            f"{fence}); this run's lease had lapsed"
+        )
+    return project
+
+
+def check_fence(store: Store, run: dict[str, Any]) -> None:
+    """Raise RunFencedOut unless the run still holds the highest fence of its project (runs
+    started without the mutex, e.g. in-process in tests, carry none and are not fenced)."""
+    fence = run.get("fence")
+    if fence is None:
+        return
+    held = store.projects.find_one({"_id": run["project_id"], "fence": fence}, {"_id": 1})
+    if held is None and store.projects.find_one({"_id": run["project_id"]}, {"_id": 1}):
+        raise RunFencedOut(
+            f"run {run['_id']!r} lost project {run['project_id']!r} to a later run; "
+            "its late writes are refused"
+        )
+
+
+def _fenced_update(store: Store, run: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Update the run document if the run still holds its project (and, for a redelivered
+    run, the document still names this attempt's fence)."""
+    check_fence(store, run)
+    query: dict[str, Any] = {"_id": run["_id"]}
+    if run.get("fence") is not None:
+        query["fence"] = run["fence"]
+    if store.runs.update_one(query, {"$set": fields}).matched_count != 1 and "fence" in query:
+        raise RunFencedOut(
+            f"run {run['_id']!r} was started again by another worker; this attempt's late "
+            "writes are refused"
+        )
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    """A run just moved to `running`, with its project and job as they were read while
+    starting it (None when not read: the executor reads them itself)."""
+
+    run: dict[str, Any]
+    project: dict[str, Any] | None
+    job: dict[str, Any] | None
+
+
+def start_run(
+    store: Store, run_id: str, *, worker: str | None = None, fence: int | None = None
+) -> dict[str, Any] | None:
     """Move the run to `running`; None when it must not run (unknown or already finished).
 
     A run found `running` was delivered again after its worker died: it starts over and its
-    attempt count says so.
+    attempt count says so. `fence` is the fencing token of the project lease the run holds;
+    RunFencedOut when a run with a higher one started since.
     """
+    started = begin_run(store, run_id, worker=worker, fence=fence)
+    return started.run if started is not None else None
+
+
+def begin_run(
+    store: Store, run_id: str, *, worker: str | None = None, fence: int | None = None
+) -> StartedRun | None:
+    """`start_run`, also returning the project and job documents its writes read back, so
+    the worker does not read them again (four database commands in all)."""
     run: dict[str, Any] | None = store.runs.find_one({"_id": run_id})
     if run is None or run["state"] in FINISHED_STATES:
         return None
+    project = _take_fence(store, run["project_id"], fence) if fence is not None else None
     now = now_ms()
     fields = {
+        "fence": fence,
         "state": RunState.RUNNING.value,
         "started_at": now,
         "attempts": run.get("attempts", 0) + 1,
@@ -174,34 +270,66 @@ def start_run(store: Store, run_id: str, *, worker: str | None = None) -> dict[s
     updated = store.runs.update_one({"_id": run_id, "state": run["state"]}, {"$set": fields})
     if updated.modified_count != 1:
         return None
-    store.jobs.update_one(
+    # The job's pending run becomes its running run in one write (no moment where the job
+    # looks idle); a run delivered again is no longer pending, and only takes `running`.
+    job: dict[str, Any] | None = store.jobs.find_one_and_update(
         {"_id": run["job_id"], "pending_run_id": run_id},
-        {"$set": {"pending_run_id": None}},
+        {"$set": {"pending_run_id": None, "running_run_id": run_id}},
+        return_document=ReturnDocument.AFTER,
     )
-    store.jobs.update_one({"_id": run["job_id"]}, {"$set": {"running_run_id": run_id}})
+    if job is None:
+        job = store.jobs.find_one_and_update(
+            {"_id": run["job_id"]},
+            {"$set": {"running_run_id": run_id}},
+            return_document=ReturnDocument.AFTER,
+        )
     run.update(fields)
-    return run
+    return StartedRun(run, project, job)
 
 
-def save_stages(store: Store, run_id: str, stages: list[dict[str, Any]]) -> None:
-    store.runs.update_one({"_id": run_id}, {"$set": {"stages": stages}})
+def save_stages(store: Store, run: dict[str, Any] | str, stages: list[dict[str, Any]]) -> None:
+    """Save the run's stages (`run` is the run, or the id of an unfenced one)."""
+    _fenced_update(store, _as_run(run), {"stages": stages})
 
 
-def save_progress(store: Store, run_id: str, progress: dict[str, Any]) -> None:
-    store.runs.update_one({"_id": run_id}, {"$set": {"progress": progress}})
+def save_progress(store: Store, run: dict[str, Any] | str, progress: dict[str, Any]) -> None:
+    """Save the run's progress (`run` is the run, or the id of an unfenced one)."""
+    _fenced_update(store, _as_run(run), {"progress": progress})
+
+
+def _as_run(run: dict[str, Any] | str) -> dict[str, Any]:
+    return {"_id": run} if isinstance(run, str) else run
 
 
 def finish_run(
-    store: Store, run_id: str, state: RunState, *, error: dict[str, Any] | None = None
+    store: Store,
+    run_id: str,
+    state: RunState,
+    *,
+    error: dict[str, Any] | None = None,
+    fence: int | None = None,
+    started: dict[str, Any] | None = None,
 ) -> bool:
     """Record the run's end and free its job. True when the job is due again (events came
-    while it ran: see core/batches.py), so the caller should wake the ticker."""
-    run = store.runs.find_one({"_id": run_id})
+    while it ran: see core/batches.py), so the caller should wake the ticker. With `fence`
+    (the attempt's fencing token), RunFencedOut when the run no longer holds its project.
+
+    `started` is the run as `start_run` returned it to this attempt: it is not read again,
+    and the end is written only if the document still shows that attempt (else it is read
+    and the end written as without it)."""
+    run = started if started is not None else store.runs.find_one({"_id": run_id})
     if run is None or run["state"] in FINISHED_STATES:
         return False
+    if fence is not None:
+        check_fence(store, {**run, "fence": fence})
     now = now_ms()
-    store.runs.update_one(
-        {"_id": run_id, "state": run["state"]},
+    query: dict[str, Any] = {"_id": run_id, "state": run["state"]}
+    if started is not None:
+        query["attempts"] = started.get("attempts", 0)
+    if fence is not None:
+        query["fence"] = fence
+    ended = store.runs.update_one(
+        query,
         {
             "$set": {
                 "state": state.value,
@@ -211,12 +339,21 @@ def finish_run(
             }
         },
     )
-    store.jobs.update_one(
-        {"_id": run["job_id"], "running_run_id": run_id}, {"$set": {"running_run_id": None}}
+    if ended.modified_count != 1 and started is not None:
+        return finish_run(store, run_id, state, error=error, fence=fence)
+    if ended.modified_count != 1 and fence is not None:
+        raise RunFencedOut(f"run {run_id!r} was started again by another worker")
+    job: dict[str, Any] | None = store.jobs.find_one_and_update(
+        {"_id": run["job_id"], "running_run_id": run_id},
+        {"$set": {"running_run_id": None}},
+        return_document=ReturnDocument.AFTER,
     )
-    store.jobs.update_one(
-        {"_id": run["job_id"], "pending_run_id": run_id}, {"$set": {"pending_run_id": None}}
-    )
+    if job is None or job.get("pending_run_id") == run_id:
+        store.jobs.update_one(
+            {"_id": run["job_id"], "pending_run_id": run_id}, {"$set": {"pending_run_id": None}}
+        )
+    elif job.get("batch_count", 0) <= 0:
+        return False  # no events came while it ran (what `due_after_run` would read)
     return batches.due_after_run(store, run["job_id"])
 
 

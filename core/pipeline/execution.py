@@ -1,6 +1,11 @@
 """What a run does, stage by stage, in DESIGN.md's order: import (primary, secondary, combined
 sources), build the project database and every channel's changes, file channels, then API
-channels in their order; or one connector task. Each stage records its timings and counts."""
+channels in their order; or one connector task. Each stage records its timings and counts.
+
+A run carrying a fencing token (core/runs.py) checks that it still holds its project before
+every stage, progress report, commit and batch of acknowledgements: a worker that stalled past
+its lease stops with RunFencedOut at its next write instead of overwriting a later run's work.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from core.connections import CHANNEL_ROLE, project_connections, readable_setting
 from core.documents import ProjectDocuments
 from core.errors import ConnectorError, Invalid, RunHeld
 from core.issues import WHOLE_SOURCE, clear_issues, record_issues
+from core.maintenance import run_integrity
 from core.models import JobKind, Trigger
 from core.pipeline.changes import ChannelChanges
 from core.pipeline.exporter import Exporter
@@ -43,15 +49,25 @@ class RunExecution:
         run: dict[str, Any],
         *,
         submit: SubmitRun | None = None,
+        project: dict[str, Any] | None = None,
+        job: dict[str, Any] | None = None,
     ) -> None:
+        """`project` and `job`, when given, are the run's documents as just read (by
+        `core.runs.begin_run`), so they are not read again."""
         self.store = store
         self.settings = settings
         self.run = run
         self.submit = submit
         self.stages: list[dict[str, Any]] = []
+        #: the record index (key → hash) this run's import committed, handed to the export
+        self.index: dict[str, int] | None = None
         self._progress_saved_at = 0.0
-        self.project: dict[str, Any] = store.projects.find_one({"_id": run["project_id"]}) or {}
-        self.job: dict[str, Any] = store.jobs.find_one({"_id": run["job_id"]}) or {}
+        if project is None:
+            project = store.projects.find_one({"_id": run["project_id"]})
+        if job is None:
+            job = store.jobs.find_one({"_id": run["job_id"]})
+        self.project: dict[str, Any] = project or {}
+        self.job: dict[str, Any] = job or {}
         self.workdir = Path(settings.data_dir) / "tmp" / run["_id"]
 
     def execute(self) -> None:
@@ -60,6 +76,10 @@ class RunExecution:
         kind = JobKind(self.run["job_kind"])
         self.all_connections = project_connections(self.store, self.project["_id"])
         connections = [c for c in self.all_connections if not c["paused"]]
+        if kind == JobKind.INTEGRITY:
+            pid = self.project["_id"]
+            self._stage("integrity", lambda: run_integrity(self.store, project_id=pid).counts())
+            return
         if kind == JobKind.TASK:
             self._task(connections)
             return
@@ -78,12 +98,12 @@ class RunExecution:
             "counts": {},
         }
         self.stages.append(stage)
-        runs_service.save_stages(self.store, self.run["_id"], self.stages)
+        runs_service.save_stages(self.store, self.run, self.stages)
         try:
             stage["counts"] = work()
         finally:
             stage["finished_at"] = now_ms()
-            runs_service.save_stages(self.store, self.run["_id"], self.stages)
+            runs_service.save_stages(self.store, self.run, self.stages)
 
     def _progress(self, done: int, total: int | None) -> None:
         """Saved at most once a second (and when a stage's total is reached): progress must
@@ -94,7 +114,7 @@ class RunExecution:
         self._progress_saved_at = now
         runs_service.save_progress(
             self.store,
-            self.run["_id"],
+            self.run,
             {
                 "stage": self.stages[-1]["name"] if self.stages else None,
                 "done": done,
@@ -162,6 +182,7 @@ class RunExecution:
         done = result
         try:
             self._stage("database", lambda: self._commit(importer, done, connections))
+            self.index = done.hashes
         finally:
             done.spool.close()
         after = done.before + done.counts["inserted"] - done.counts["deleted"]
@@ -200,14 +221,28 @@ class RunExecution:
 
         self._stage("alerts", deliver)
 
+    def _guard(self) -> None:
+        """Raise RunFencedOut when a later run holds the project (see core/runs.py)."""
+        runs_service.check_fence(self.store, self.run)
+
     def _commit(
         self, importer: Importer, result: ImportResult, connections: list[dict[str, Any]]
     ) -> dict[str, int]:
+        if self.run.get("fence") is not None:
+            # The commit starts only while the run holds the project's highest fence: marking
+            # the project as committing is conditional on it, in one atomic write.
+            marked = self.store.projects.update_one(
+                {"_id": self.project["_id"], "fence": self.run["fence"]},
+                {"$set": {"commit_run_id": self.run["_id"]}},
+            )
+            if marked.matched_count != 1:
+                self._guard()
         counts = importer.commit(result, self.run["_id"])
         key_field = self._key_field(connections)
         full = result.recovering or bool(self.project.get("full_rescan"))
         # Paused channels keep their changes up to date too, to send them once resumed.
         for channel in self._channels(self.all_connections, all_channels=True):
+            self._guard()
             changes = ChannelChanges(self.store, self.project, channel, key_field)
             if full or changes.needs_recompute():
                 found = changes.recompute()
@@ -215,6 +250,7 @@ class RunExecution:
                 found = changes.update(self._changed_items(result))
             for op in ("insert", "update", "delete"):
                 counts[f"changes_{op}"] = counts.get(f"changes_{op}", 0) + found[op]
+        self._guard()
         importer.finish_commit()
         if self.project.get("full_rescan"):
             self.store.projects.update_one(
@@ -260,13 +296,15 @@ class RunExecution:
             return None
 
     def _export(self, connections: list[dict[str, Any]]) -> None:
-        exporter = Exporter(
+        exporter = _FencedExporter(
+            self._guard,
             self.store,
             self.project,
             connector_for=self._connector,
             key_field=self._key_field(connections),
             run_id=self.run["_id"],
             retry_every_failed=self.run["trigger"] == Trigger.CLEANUP,
+            index=self.index,
         )
         channels = self._channels(connections)
         kinds = {c["_id"]: self._kind_of(c) for c in channels}
@@ -309,7 +347,12 @@ class RunExecution:
         context = TaskContext(
             records=records,
             state=TaskState(self.store, connection["_id"]),
-            documents=partial(ProjectDocuments, self.store, self.project["_id"]),
+            documents=partial(
+                ProjectDocuments,
+                self.store,
+                self.project["_id"],
+                connection_id=connection["_id"],
+            ),
         )
         if connector.results_task == name:
             self._results_context(context, connection)
@@ -326,7 +369,8 @@ class RunExecution:
             self._queue_results(self.job, connector.results_poll_s)
 
     def _results_context(self, context: TaskContext, channel: dict[str, Any]) -> None:
-        exporter = Exporter(
+        exporter = _FencedExporter(
+            self._guard,
             self.store,
             self.project,
             connector_for=self._connector,
@@ -368,3 +412,21 @@ class RunExecution:
         run = runs_service.claim_run(self.store, job, Trigger.PARENT, while_running=True)
         if run is not None and self.submit is not None:
             self.submit(run, int(delay_s * 1000))
+
+
+class _FencedExporter(Exporter):
+    """An Exporter whose acknowledgements happen only while the run holds its project."""
+
+    def __init__(self, guard: Callable[[], None], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = guard
+
+    def settle(
+        self,
+        channel: dict[str, Any],
+        changes: ChannelChanges,
+        results: list[tuple[dict[str, Any], bool | None, str | None, str | None]],
+        tickets: dict[str, str] | None = None,
+    ) -> dict[str, int]:
+        self.guard()
+        return super().settle(channel, changes, results, tickets)

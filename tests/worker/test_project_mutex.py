@@ -306,3 +306,48 @@ def test_a_crashed_hand_off_is_redone_by_the_sweeper(redis_broker, make_mutex):
         mutex.after_process_message(DiesBeforeEnqueueing(), holder)
 
     assert next_enqueued(redis_broker).message_id == waiter.message_id
+
+
+def test_each_lease_of_a_project_carries_a_higher_fencing_token(redis_broker, make_mutex):
+    mutex = make_mutex()
+    fences = []
+    for _ in range(3):
+        message = message_for("A")
+        mutex.before_process_message(redis_broker, message)
+        fences.append(mutex.holder("A")["fence"])
+        mutex.after_process_message(redis_broker, message)
+
+    assert fences == sorted(set(fences)) and len(fences) == 3
+    assert fences[1] == fences[0] + 1
+
+
+def test_the_running_message_sees_its_fencing_token_and_loses_it_when_done(
+    redis_broker, make_mutex
+):
+    from worker.middleware import current_lease
+
+    mutex = make_mutex()
+    message = message_for("A")
+    mutex.before_process_message(redis_broker, message)
+    lease = current_lease()
+    assert lease is not None
+    assert (lease.project_id, lease.fence) == ("A", mutex.holder("A")["fence"])
+
+    mutex.after_process_message(redis_broker, message)
+
+    assert current_lease() is None
+
+
+def test_fencing_tokens_stay_higher_after_redis_lost_its_data(
+    redis_broker, make_mutex, mutex_client
+):
+    mutex = make_mutex()
+    first = message_for("A")
+    mutex.before_process_message(redis_broker, first)
+    before = mutex.holder("A")["fence"]
+    mutex_client.flushdb()  # a Redis restarted without persistence
+
+    second = message_for("A")
+    mutex.before_process_message(redis_broker, second)
+
+    assert mutex.holder("A")["fence"] > before

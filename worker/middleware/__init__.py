@@ -1,5 +1,10 @@
 """Dramatiq middleware of the worker process."""
 
-from worker.middleware.project_mutex import ProjectMutex, ProjectMutexUnavailable
+from worker.middleware.project_mutex import (
+    Lease,
+    ProjectMutex,
+    ProjectMutexUnavailable,
+    current_lease,
+)
 
-__all__ = ["ProjectMutex", "ProjectMutexUnavailable"]
+__all__ = ["Lease", "ProjectMutex", "ProjectMutexUnavailable", "current_lease"]

@@ -2,19 +2,21 @@
 -- The per-project mutex of syncfarm's workers (worker/middleware/project_mutex.py).
 --
 -- project_mutex(
---   keys=[lock, waiting, waiting_msgs, handoff, waiting_projects],
+--   keys=[lock, waiting, waiting_msgs, handoff, waiting_projects, fence],
 --   args=[command, project_id, ...]
 -- )
 --
 -- Commands and their extra arguments:
 --
---   acquire(token, lease_ttl_ms, message_id, message_data) -> 1 | 0
+--   acquire(token, lease_ttl_ms, message_id, message_data) -> fence | 0
 --     Takes the free lease (and takes the message out of the line), or
---     puts the message in the line.  1 when the lease was taken.
---   renew(token, lease_ttl_ms) -> 1 | 0
---     Extends the lease if `token` still holds it.
---   release(token, handoff_ttl_ms) -> {released, message_data | nil}
---     Frees the lease if `token` holds it.  When the lease is free
+--     puts the message in the line.  When the lease was taken, returns
+--     its fencing token: a number greater than any the project's leases
+--     had before.  The lease's value is then "<fence>:<token>".
+--   renew(lease, lease_ttl_ms) -> 1 | 0
+--     Extends the lease if `lease` ("<fence>:<token>") still holds it.
+--   release(lease, handoff_ttl_ms) -> {released, message_data | nil}
+--     Frees the lease if `lease` holds it.  When the lease is free
 --     afterwards, returns the head of the line for the caller to
 --     re-enqueue; the head stays in the line until it takes the lease.
 --   sweep(handoff_ttl_ms) -> message_data | nil
@@ -26,8 +28,9 @@
 -- Key layout ($ns is the middleware's namespace, "syncfarm" by default):
 --
 -- $ns:lock:$project_id                                      KEYS[1]
---   A string: the token of the run that holds the project's lease.
---   It expires after the lease ttl unless its holder renews it.
+--   A string: "<fence>:<token>" of the run that holds the project's
+--   lease (its fencing token, then a random token).  It expires after
+--   the lease ttl unless its holder renews it.
 --
 -- $ns:waiting:$project_id                                   KEYS[2]
 --   A sorted set of the ids of the messages waiting for the project,
@@ -44,12 +47,21 @@
 --
 -- $ns:lock:waiting-projects                                 KEYS[5]
 --   A set of the ids of the projects whose line is not empty.
+--
+-- $ns:fence:$project_id                                     KEYS[6]
+--   A counter: the last fencing token given with the project's lease.
+--   Incremented by every acquire, never expires.  When it is missing (a
+--   new project, or a Redis that lost its data) it starts from the Redis
+--   clock in microseconds, so a token given after a data loss is still
+--   above every token given before it (the store rejects writes carrying
+--   a token lower than the highest it has seen).
 
 local lock = KEYS[1]
 local waiting = KEYS[2]
 local waiting_msgs = KEYS[3]
 local handoff = KEYS[4]
 local waiting_projects = KEYS[5]
+local fence = KEYS[6]
 
 local command = ARGV[1]
 local project_id = ARGV[2]
@@ -87,9 +99,14 @@ if command == "acquire" then
     local message_data = ARGV[6]
 
     if not redis.call("get", lock) then
-        redis.call("set", lock, token, "px", lease_ttl_ms)
+        if redis.call("exists", fence) == 0 then
+            local now = redis.call("time")
+            redis.call("set", fence, string.format("%.0f", now[1] * 1000000 + now[2]))
+        end
+        local number = redis.call("incr", fence)
+        redis.call("set", lock, string.format("%.0f", number) .. ":" .. token, "px", lease_ttl_ms)
         forget(message_id)
-        return 1
+        return number
     end
 
     local now = redis.call("time")
@@ -104,22 +121,22 @@ if command == "acquire" then
 
 
 elseif command == "renew" then
-    local token = ARGV[3]
+    local lease = ARGV[3]
     local lease_ttl_ms = ARGV[4]
 
-    if redis.call("get", lock) == token then
+    if redis.call("get", lock) == lease then
         return redis.call("pexpire", lock, lease_ttl_ms)
     end
     return 0
 
 
 elseif command == "release" then
-    local token = ARGV[3]
+    local lease = ARGV[3]
     local handoff_ttl_ms = ARGV[4]
 
     local holder = redis.call("get", lock)
     local released = 0
-    if holder == token then
+    if holder == lease then
         redis.call("del", lock)
         released = 1
     elseif holder then

@@ -35,13 +35,26 @@ class ProjectMutexUnavailable(SyncfarmError, MiddlewareError):
 
 class LeaseHolder(TypedDict):
     token: str
+    fence: int | None
     ttl_ms: int
 
 
 @dataclass(frozen=True)
-class _Lease:
+class Lease:
+    """A project's lease as its holder knows it: `fence` is its fencing token, higher than
+    that of every earlier lease of the project; `token` is the lease's value in Redis."""
+
     project_id: str
+    fence: int
     token: str
+
+
+_current = threading.local()
+
+
+def current_lease() -> Lease | None:
+    """The lease the message running in this worker thread holds (None outside the mutex)."""
+    return cast("Lease | None", getattr(_current, "lease", None))
 
 
 class ProjectMutex(Middleware):
@@ -56,6 +69,11 @@ class ProjectMutex(Middleware):
     nothing.  A background thread renews the leases this process holds and re-enqueues the
     head of any line whose holder died (its lease expired).  Duplicate deliveries are rare
     but possible, so the actor must be idempotent.
+
+    Every lease carries a fencing token (see ``project_mutex.lua``), which the running actor
+    reads with ``current_lease()``: a holder that stalled past its lease (another run took
+    the project since) carries a lower token than the new holder, so the store can refuse
+    its late writes.
 
     Parameters:
       client(redis.Redis): The Redis client holding leases and lines.
@@ -85,7 +103,7 @@ class ProjectMutex(Middleware):
         self.handoff_ttl_ms = self.lease_ttl_ms
         self._script = client.register_script(_SCRIPT)
         self._lock = threading.Lock()
-        self._leases: dict[str, _Lease] = {}
+        self._leases: dict[str, Lease] = {}
         self._waited: set[str] = set()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -127,8 +145,11 @@ class ProjectMutex(Middleware):
             ) from e
 
         if taken:
+            fence = int(taken)
+            lease = Lease(project_id, fence, f"{fence}:{token}")
             with self._lock:
-                self._leases[message.message_id] = _Lease(project_id, token)
+                self._leases[message.message_id] = lease
+            _current.lease = lease
             return
 
         with self._lock:
@@ -149,9 +170,11 @@ class ProjectMutex(Middleware):
         result: Any | None = None,
         exception: BaseException | None = None,
     ) -> None:
+        _current.lease = None
         self._release(broker, message)
 
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        _current.lease = None
         with self._lock:
             waited = message.message_id in self._waited
             self._waited.discard(message.message_id)
@@ -165,14 +188,21 @@ class ProjectMutex(Middleware):
         self._forget(message)
 
     def holder(self, project_id: str) -> LeaseHolder | None:
-        """The project's lease: its holder's token and how long it lasts unless renewed."""
+        """The project's lease: its holder's token and fencing token, and how long it lasts
+        unless renewed."""
         pipe = self.client.pipeline(transaction=False)
         pipe.get(self._keys(project_id)[0])
         pipe.pttl(self._keys(project_id)[0])
         token, ttl_ms = pipe.execute()
         if token is None:
             return None
-        return {"token": _text(token), "ttl_ms": int(ttl_ms)}
+        value = _text(token)
+        fence, _, _ = value.partition(":")
+        return {
+            "token": value,
+            "fence": int(fence) if fence.isdigit() else None,
+            "ttl_ms": int(ttl_ms),
+        }
 
     def waiting(self, project_id: str) -> list[str]:
         """The ids of the messages waiting for the project, first come first."""
@@ -197,6 +227,7 @@ class ProjectMutex(Middleware):
             f"{ns}:waiting:{project_id}.msgs",
             f"{ns}:handoff:{project_id}",
             f"{ns}:lock:waiting-projects",
+            f"{ns}:fence:{project_id}",
         ]
 
     def _call(self, command: str, project_id: str, *args: str | bytes | int) -> Any:
