@@ -8,7 +8,21 @@ from typing import Any
 import redis
 from flask import Flask, jsonify
 
-from api import auth, changes, connections, events, exports, jobs, metrics, projects, runs, stats
+from api import (
+    auth,
+    changes,
+    connections,
+    dashboard,
+    events,
+    exports,
+    jobs,
+    metrics,
+    orders,
+    projects,
+    records,
+    runs,
+    stats,
+)
 from api.errors import SyncfarmApi, register_error_handlers
 from core.config import load_settings
 from core.store import Store
@@ -40,7 +54,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update({k: v for k, v in config.items() if not k.startswith("SYNCFARM_")})
     settings = config.get("SYNCFARM_SETTINGS") or load_settings()
     store = config.get("SYNCFARM_STORE") or Store.connect(
-        settings.mongo_url, settings.mongo_db_name
+        settings.mongo_url,
+        settings.mongo_db_name,
+        timeout_ms=int(settings.web_db_timeout_s * 1000),  # a request answers 503 this soon
     )
     app.extensions["syncfarm.settings"] = settings
     app.extensions["syncfarm.store"] = store
@@ -52,10 +68,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
 
     api = SyncfarmApi(app)
-    for module in (projects, connections, jobs, runs, changes, stats, events):
+    for module in (projects, connections, jobs, runs, records, orders, changes, stats, events):
         api.register_blueprint(module.blp)
     app.register_blueprint(exports.blp)
     metrics.init_app(app)
+    dashboard.init_app(app)
     register_error_handlers(app)
     app.before_request(auth.require_api_key)
 
