@@ -143,6 +143,7 @@ def _farm(work: Path, mongo_url: str, redis_url: str) -> Farm:
         "SYNCFARM_BROKER_URL": "",
         "SYNCFARM_DATA_DIR": str(work / "data"),
         "SYNCFARM_TICKER_LEASE_S": "3",
+        "SYNCFARM_ALLOW_PRIVATE_URLS": "127.0.0.1/32",  # the shop's feed is served locally
         "PYTHONUNBUFFERED": "1",
     }
     return Farm(env, work, port)
