@@ -103,7 +103,7 @@ AMAZON = {
 
 
 @pytest.mark.parametrize(
-    ("connector", "role", "settings", "field"),
+    ("connector", "role", "connector_settings", "field"),
     [
         ("shop", "source", {"consumer_key": "ck", "consumer_secret": "cs"}, "base_url"),
         ("warehouse", "channel", {"token": "t"}, "base_url"),
@@ -112,12 +112,18 @@ AMAZON = {
     ],
 )
 def test_every_connector_url_setting_is_checked(
-    tenant: Any, pid: str, refusing: None, connector: str, role: str, settings: Any, field: str
+    tenant: Any,
+    pid: str,
+    refusing: None,
+    connector: str,
+    role: str,
+    connector_settings: Any,
+    field: str,
 ) -> None:
     url = "http://10.0.0.8/api"
     refused = tenant.post(
         f"/projects/{pid}/connections/",
-        {"connector": connector, "role": role, "settings": {**settings, field: url}},
+        {"connector": connector, "role": role, "settings": {**connector_settings, field: url}},
     )
     assert refused.status_code == 422
     message = refused.json["message"]
