@@ -213,7 +213,82 @@ def _follow(store: Store, run_id: str, *, poll_s: float = 0.5) -> int:
     return 0 if run["state"] == "succeeded" else 1
 
 
-@main.command("queues")
+@main.group("queues", invoke_without_command=True)
+@click.pass_context
+def queues_group(ctx: click.Context) -> None:
+    """Show the queues, the leading ticker, and project locks with their waiting runs; its
+    commands list, requeue and delete dead-lettered messages."""
+    if ctx.invoked_subcommand is None:
+        show_queues()
+
+
+def _broker_redis() -> Any:
+    """The broker's Redis client; a clear error for a broker that is not Redis."""
+    import redis
+
+    settings = load_settings()
+    if settings.broker_url.split(":", 1)[0] not in ("redis", "rediss", "unix"):
+        raise click.ClickException(
+            f"dead letters are kept by a Redis broker only; SYNCFARM_BROKER_URL is "
+            f"{settings.broker_url.split(':')[0]}://"
+        )
+    return redis.Redis.from_url(settings.broker_url)
+
+
+@queues_group.command("dead")
+@click.option("--queue", default="runs", show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+def show_dead_letters(queue: str, limit: int) -> None:
+    """List a queue's dead-lettered messages, the most recent first."""
+    import redis
+
+    from core import deadletters
+
+    try:
+        letters = deadletters.dead_letters(_broker_redis(), queue, limit=limit)
+    except redis.RedisError as exc:
+        raise click.ClickException(f"could not read the broker's Redis ({exc})") from None
+    if not letters:
+        click.echo(f"queue {queue}: no dead letters")
+    for letter in letters:
+        args = ", ".join(str(a) for a in letter.args)
+        click.echo(
+            f"{letter.message_id} {letter.actor}({args}) retries={letter.retries} "
+            f"error={letter.error or '-'}"
+        )
+
+
+@queues_group.command("requeue")
+@click.argument("queue")
+@click.argument("message_id")
+def requeue_dead_letter(queue: str, message_id: str) -> None:
+    """Send a dead-lettered message back to the end of its queue."""
+    _dead_letter_action(queue, message_id, requeue=True)
+
+
+@queues_group.command("delete")
+@click.argument("queue")
+@click.argument("message_id")
+def delete_dead_letter(queue: str, message_id: str) -> None:
+    """Forget a dead-lettered message for good."""
+    _dead_letter_action(queue, message_id, requeue=False)
+
+
+def _dead_letter_action(queue: str, message_id: str, *, requeue: bool) -> None:
+    import redis
+
+    from core import deadletters
+
+    action = deadletters.requeue if requeue else deadletters.delete
+    try:
+        done = action(_broker_redis(), queue, message_id)
+    except redis.RedisError as exc:
+        raise click.ClickException(f"could not reach the broker's Redis ({exc})") from None
+    if not done:
+        raise click.ClickException(f"{message_id} is not among the dead letters of queue {queue}")
+    click.echo(f"{message_id} {'sent back to' if requeue else 'deleted from'} queue {queue}")
+
+
 def show_queues() -> None:
     """Show the queues, the leading ticker, and project locks with their waiting runs."""
     import redis

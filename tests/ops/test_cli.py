@@ -167,3 +167,49 @@ def test_run_follow_exits_1_and_says_why_when_the_run_fails(
     result = CliRunner().invoke(cli.main, ["run", job["project_id"], job["_id"], "--follow"])
     assert result.exit_code == 1, result.output
     assert result.stderr.splitlines()[-1].endswith("failed in 0.0 s: feed answered 404")
+
+
+def test_a_dead_letter_is_listed_requeued_and_deleted_from_the_command_line(
+    cli_store: Store, farm_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNCFARM_BROKER_URL", redis_url(10))
+    broker = RedisBroker(client=farm_redis)
+    broker.declare_queue("runs")
+    ids = []
+    for run_id in ("run_x", "run_y"):
+        message = broker.enqueue(_message(run_id, "prj_9"))
+        consumer = broker.consume("runs", prefetch=1, timeout=100)
+        fetched = next(consumer)
+        assert fetched is not None
+        consumer.nack(fetched)  # dead-lettered, as after its last retry
+        consumer.close()
+        ids.append(str(message.options["redis_message_id"]))
+    runner = CliRunner()
+
+    listed = runner.invoke(cli.main, ["queues", "dead"])
+    assert listed.exit_code == 0, listed.output
+    assert all(any(line.startswith(i) for line in listed.stdout.splitlines()) for i in ids)
+    assert "execute_run(run_x)" in listed.stdout and "execute_run(run_y)" in listed.stdout
+    assert runner.invoke(cli.main, ["queues"]).stdout.splitlines()[1].split()[-1] == "2"
+
+    requeued = runner.invoke(cli.main, ["queues", "requeue", "runs", ids[0]])
+    assert requeued.exit_code == 0 and "sent back to queue runs" in requeued.stdout
+    deleted = runner.invoke(cli.main, ["queues", "delete", "runs", ids[1]])
+    assert deleted.exit_code == 0 and "deleted from queue runs" in deleted.stdout
+    assert runner.invoke(cli.main, ["queues"]).stdout.splitlines()[1].split() == [
+        "runs",
+        "1",
+        "0",
+        "0",
+        "0",
+    ]
+    again = runner.invoke(cli.main, ["queues", "requeue", "runs", ids[1]])
+    assert again.exit_code == 1 and "is not among the dead letters of queue runs" in again.output
+
+
+def test_dead_letters_need_a_redis_broker(
+    cli_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNCFARM_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    result = CliRunner().invoke(cli.main, ["queues", "dead"])
+    assert result.exit_code == 1 and "kept by a Redis broker only" in result.output
