@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis
 from flask import Flask, jsonify
 
 from api import (
@@ -26,7 +25,7 @@ from api import (
 from api.errors import SyncfarmApi, register_error_handlers
 from core.config import load_settings
 from core.store import Store
-from worker.broker import build_broker
+from worker.broker import build_broker, quick_redis_client
 
 API_TITLE = "syncfarm"
 API_VERSION = "v1"
@@ -60,11 +59,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     app.extensions["syncfarm.settings"] = settings
     app.extensions["syncfarm.store"] = store
-    app.extensions["syncfarm.broker"] = config.get("SYNCFARM_BROKER") or build_broker(settings)
+    # Short timeouts: with Redis down or hung, a page or a scrape answers within seconds.
+    quick_s = settings.web_redis_timeout_s
+    app.extensions["syncfarm.broker"] = config.get("SYNCFARM_BROKER") or build_broker(
+        settings, timeout_s=quick_s
+    )
     app.extensions["syncfarm.redis"] = (
         config["SYNCFARM_REDIS"]
         if "SYNCFARM_REDIS" in config
-        else redis.Redis.from_url(settings.redis_url)
+        else quick_redis_client(settings.redis_url, quick_s)
     )
 
     api = SyncfarmApi(app)

@@ -1,31 +1,36 @@
 """`/metrics`: the farm's figures in Prometheus text format, read at scrape time.
 
 Every figure comes from MongoDB or Redis when Prometheus asks, never from this process's
-memory, so whichever gunicorn worker (or web host) answers, the numbers are the same. Like
-`/healthz`, it needs no API key: put it behind your network's scrape access rules.
+memory, so whichever gunicorn worker (or web host) answers, the numbers are the same.
+
+It needs no API key (its labels carry every tenant's project and connection ids: it is for
+operators). With SYNCFARM_METRICS_TOKEN set it answers only `Authorization: Bearer <token>`;
+without, it is open (a warning is logged at start-up): put it behind your network's rules.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from flask import Blueprint, Flask, Response, current_app
+from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from core import queues, stats
+from core import queues, retention, stats
 from core.store import Store
 from worker.broker import RUNS_QUEUE
 
 log = logging.getLogger(__name__)
 
 QUANTILES = (0.5, 0.9, 0.99, 1.0)
+CLEANED_KINDS = ("events", "runs", "spool_dirs", "expired_changes")
 
 blp = Blueprint("metrics", __name__)
 
@@ -173,11 +178,26 @@ class FarmCollector(Collector):
             "1 while a ticker holds the leader lease, else 0 (scheduled runs stop at 0)",
             value=1 if queues.ticker_leader(self.mutex_redis) else 0,
         )
-        return [held, waiting_projects, waiting, oldest, leader]
+        cleaned = CounterMetricFamily(
+            "syncfarm_cleanup_deleted",
+            "What the ticker's clean-up deleted since Redis was last emptied: events and runs "
+            "past retention, spool directories of ended runs, and changes failed after no "
+            "result within SYNCFARM_SENDING_EXPIRY_S (expired_changes)",
+            labels=["kind"],
+        )
+        counts = cast(dict[Any, Any], self.mutex_redis.hgetall(retention.COUNTERS_KEY))
+        for kind in CLEANED_KINDS:
+            cleaned.add_metric([kind], int(counts.get(kind.encode(), counts.get(kind)) or 0))
+        return [held, waiting_projects, waiting, oldest, leader, cleaned]
 
 
 def init_app(app: Flask) -> None:
     """Register `/metrics` with a registry of its own that holds only the farm collector."""
+    if not app.extensions["syncfarm.settings"].metrics_token:
+        log.warning(
+            "/metrics needs no token: set SYNCFARM_METRICS_TOKEN, or keep it behind your "
+            "network's scrape rules (its labels name every tenant's projects)"
+        )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(
         FarmCollector(
@@ -190,7 +210,22 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(blp)
 
 
+def _token_given(token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
+
+
 @blp.get("/metrics")
 def metrics() -> Any:
+    token: str | None = current_app.extensions["syncfarm.settings"].metrics_token
+    if token and not _token_given(token):
+        return Response(
+            "/metrics needs `Authorization: Bearer <SYNCFARM_METRICS_TOKEN>`\n",
+            status=401,
+            content_type="text/plain; charset=utf-8",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     registry: CollectorRegistry = current_app.extensions["syncfarm.metrics"]
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -35,6 +35,20 @@ def _float(name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _non_negative(name: str, default: float) -> float:
+    value = _float(name, default)
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value:g}")
+    return value
+
+
+def _positive(name: str, default: float) -> float:
+    value = _float(name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be more than 0, got {value:g}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     mongo_url: str = DEFAULT_MONGO_URL
@@ -55,6 +69,16 @@ class Settings:
     secret_key: str | None = None
     #: SYNCFARM_ALLOW_PRIVATE_URLS as given; `core.netguard` parses it
     allow_private_urls: str = ""
+    #: retention (core/retention.py); 0 keeps forever
+    event_retention_days: float = 7.0
+    run_retention_days: float = 30.0
+    retention_interval_s: float = 600.0
+    #: a change `sending` this long without a result fails (core/expiry.py); 0: never
+    sending_expiry_s: float = 6 * 3600
+    #: when set, `/metrics` asks for `Authorization: Bearer <token>`
+    metrics_token: str | None = None
+    #: connect/read timeout of the web process's Redis clients (metrics, dashboard, enqueue)
+    web_redis_timeout_s: float = 0.5
 
     @property
     def mongo_db_name(self) -> str:
@@ -84,4 +108,10 @@ def load_settings() -> Settings:
         smtp_url=os.environ.get("SYNCFARM_SMTP_URL") or None,
         secret_key=os.environ.get("SYNCFARM_SECRET_KEY") or None,
         allow_private_urls=os.environ.get("SYNCFARM_ALLOW_PRIVATE_URLS", "").strip(),
+        event_retention_days=_non_negative("SYNCFARM_EVENT_RETENTION_DAYS", 7.0),
+        run_retention_days=_non_negative("SYNCFARM_RUN_RETENTION_DAYS", 30.0),
+        retention_interval_s=_non_negative("SYNCFARM_RETENTION_INTERVAL_S", 600.0),
+        sending_expiry_s=_non_negative("SYNCFARM_SENDING_EXPIRY_S", 6 * 3600),
+        metrics_token=os.environ.get("SYNCFARM_METRICS_TOKEN") or None,
+        web_redis_timeout_s=_positive("SYNCFARM_WEB_REDIS_TIMEOUT_S", 0.5),
     )

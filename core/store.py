@@ -40,7 +40,8 @@ INDEXES: dict[str, list[list[tuple[str, int]]]] = {
         [("project_id", 1)],
         [("state", 1), ("next_attempt_at", 1)],
     ],
-    "issues": [[("project_id", 1)]],
+    # run_id: retention keeps the runs open issues point to (core/retention.py)
+    "issues": [[("project_id", 1)], [("run_id", 1)]],
     "task_state": [[("connection_id", 1)]],
     "documents": [
         [("project_id", 1), ("kind", 1), ("created_at", 1)],

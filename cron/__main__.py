@@ -11,6 +11,7 @@ import time
 from pymongo.errors import PyMongoError
 
 from core.config import load_settings
+from core.retention import RetentionPolicy
 from core.store import Store
 from cron.ticker import Ticker
 from worker.broker import build_broker, redis_client
@@ -43,6 +44,13 @@ def main() -> None:
         resend_after_s=settings.resend_after_s,
         run_time_limit_s=settings.run_time_limit_s,
         holder=f"{socket.gethostname()}:{os.getpid()}",
+        retention=RetentionPolicy(
+            event_days=settings.event_retention_days,
+            run_days=settings.run_retention_days,
+            data_dir=settings.data_dir,
+        ),
+        sending_expiry_s=settings.sending_expiry_s,
+        hygiene_every_s=settings.retention_interval_s,
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: ticker.stop())

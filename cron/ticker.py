@@ -23,13 +23,14 @@ import dramatiq
 import redis
 from pymongo.errors import PyMongoError
 
-from core import batches
+from core import batches, expiry, retention
 from core import jobs as jobs_service
 from core import runs as runs_service
 from core.clock import to_ms, utcnow
 from core.errors import QueueUnavailable
 from core.models import RunState, Trigger
 from core.pipeline.changes import channels_with_due_retries
+from core.retention import RetentionPolicy
 from core.slots import SlotFire, fire_slot, fire_slots, mark_sent, unsent_runs
 from core.store import Store
 from cron.leader import LeaderLease
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 
 TICK_BATCH = 1000
 RETRY_SCAN_S = 15.0
+#: the longest pause between clean-up passes while a backlog remains
+HYGIENE_BACKLOG_S = 5.0
+EXPIRY_BATCH = 1000
 
 
 class Ticker:
@@ -52,6 +56,11 @@ class Ticker:
       poll_s: the longest sleep between scans when nothing is due and nobody wakes it.
       resend_after_s: a run queued or waiting this long is sent again, in case its message
         was lost (the store, not the broker, is the source of truth).
+      retention: what to delete and when (core/retention.py); None deletes nothing.
+      sending_expiry_s: a change `sending` this long without a result fails
+        (core/expiry.py); 0 never.
+      hygiene_every_s: the pause between passes of retention and expiry (shorter while a
+        pass leaves a backlog).
       clock: what the ticker takes as now (the host's clock; tests give their own). A clock
         that jumps never fires a slot twice: each slot is fired by the compare-and-set that
         moves its job's `next_fire_at` past it.
@@ -68,6 +77,9 @@ class Ticker:
         resend_after_s: float = 600.0,
         run_time_limit_s: float = 6 * 3600,
         holder: str | None = None,
+        retention: RetentionPolicy | None = None,
+        sending_expiry_s: float = 0.0,
+        hygiene_every_s: float = 600.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
@@ -82,6 +94,12 @@ class Ticker:
         self.abandon_after_ms = int((run_time_limit_s + 600) * 1000)
         self._next_resend = 0.0
         self._next_retry_scan = 0.0
+        self.retention = retention
+        self.sending_expiry_ms = int(sending_expiry_s * 1000)
+        self.hygiene_every_s = hygiene_every_s
+        self._next_hygiene = 0.0
+        self._runs_resume_at = 0
+        self._events_resume_after = ""
         self.stopping = threading.Event()
 
     def tick(self, now: datetime | None = None) -> int:
@@ -246,6 +264,58 @@ class Ticker:
                 queued += 1
         return queued
 
+    def keep_clean(self, now: datetime | None = None) -> bool:
+        """One bounded pass of retention and of the expiry of stuck `sending` changes; the
+        counts are logged and added to Redis counters that `/metrics` shows. True when the
+        pass stopped at its bound with more left."""
+        now_ms = to_ms(now or self.clock())
+        counts: dict[str, int] = {}
+        more = False
+        if self.retention is not None:
+            report = retention.clean_up(
+                self.store,
+                self.retention,
+                now=now_ms,
+                runs_resume_at=self._runs_resume_at,
+                events_resume_after=self._events_resume_after,
+            )
+            self._runs_resume_at = report.runs_resume_at
+            self._events_resume_after = report.events_resume_after
+            more = report.more
+            counts.update(events=report.events, runs=report.runs, spool_dirs=report.spool_dirs)
+        if self.sending_expiry_ms > 0:
+            expired = expiry.expire_sending_changes(
+                self.store, self.sending_expiry_ms, now=now_ms, limit=EXPIRY_BATCH
+            )
+            more = more or expired >= EXPIRY_BATCH
+            counts["expired_changes"] = expired
+        done = {kind: n for kind, n in counts.items() if n}
+        if done:
+            summary = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in done.items())
+            log.info("clean-up: %s", summary)
+            with contextlib.suppress(redis.RedisError):
+                pipe = self.client.pipeline(transaction=False)
+                for kind, n in done.items():
+                    pipe.hincrby(retention.COUNTERS_KEY, kind, n)
+                pipe.execute()
+        return more
+
+    def _keep_clean_when_due(self) -> None:
+        if self.retention is None and self.sending_expiry_ms <= 0:
+            return
+        if time.monotonic() < self._next_hygiene:
+            return
+        try:
+            more = self.keep_clean()
+        except PyMongoError:
+            raise
+        except Exception:  # a clean-up bug must not stop the ticker from firing jobs
+            log.exception("clean-up pass failed; trying again in %.0f s", self.hygiene_every_s)
+            more = False
+        self._next_hygiene = time.monotonic() + (
+            min(HYGIENE_BACKLOG_S, self.hygiene_every_s) if more else self.hygiene_every_s
+        )
+
     def seconds_until_due(self, now: datetime) -> float:
         first = self.store.jobs.find_one(
             {"next_fire_at": {"$ne": None}}, sort=[("next_fire_at", 1)]
@@ -270,6 +340,7 @@ class Ticker:
         if time.monotonic() >= self._next_retry_scan:
             self._next_retry_scan = time.monotonic() + RETRY_SCAN_S
             self.retry_failed_changes()
+        self._keep_clean_when_due()
         return min(self.seconds_until_due(self.clock()), self.max_sleep_s)
 
     def run_forever(self) -> None:

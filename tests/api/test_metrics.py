@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,6 +21,7 @@ from redis.retry import Retry
 from api.app import create_app
 from core.clock import now_ms
 from core.config import Settings
+from core.retention import COUNTERS_KEY
 from core.store import Store
 from tests.conftest import redis_client
 from worker.middleware import ProjectMutex
@@ -56,8 +60,8 @@ def farm_client(
     return app.test_client()
 
 
-def scrape(client: Any) -> Samples:
-    response = client.get("/metrics")
+def scrape(client: Any, headers: dict[str, str] | None = None) -> Samples:
+    response = client.get("/metrics", headers=headers or {})
     assert response.status_code == 200
     assert response.content_type.startswith("text/plain")
     return {
@@ -216,3 +220,82 @@ def test_metrics_still_answer_with_the_store_figures_when_redis_is_down(
     assert samples[("syncfarm_metrics_source_up", (("source", "broker"),))] == 0
     assert samples[("syncfarm_metrics_source_up", (("source", "redis"),))] == 0
     assert samples[("syncfarm_runs", (("job_kind", "sync"), ("state", "queued")))] == 0
+
+
+def test_with_a_metrics_token_only_a_scrape_that_presents_it_is_answered(
+    store: Store, settings: Settings, redis_broker: RedisBroker, farm_redis: redis.Redis
+) -> None:
+    app = create_app(
+        {
+            "TESTING": True,
+            "SYNCFARM_SETTINGS": replace(settings, metrics_token="s3cret-token"),
+            "SYNCFARM_STORE": store,
+            "SYNCFARM_BROKER": redis_broker,
+            "SYNCFARM_REDIS": farm_redis,
+        }
+    )
+    client = app.test_client()
+    refused = client.get("/metrics")
+    assert refused.status_code == 401
+    assert "Bearer" in refused.headers["WWW-Authenticate"]
+    assert b"syncfarm_runs" not in refused.data
+    wrong = client.get("/metrics", headers={"Authorization": "Bearer s3cret-tokeN"})
+    assert wrong.status_code == 401
+    samples = scrape(client, {"Authorization": "Bearer s3cret-token"})
+    assert samples[("syncfarm_metrics_source_up", (("source", "store"),))] == 1
+
+
+def test_without_a_metrics_token_the_app_warns_that_metrics_are_open(
+    store: Store, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    create_app({"TESTING": True, "SYNCFARM_SETTINGS": settings, "SYNCFARM_STORE": store})
+    assert "SYNCFARM_METRICS_TOKEN" in caplog.text
+
+
+def test_what_the_clean_up_deleted_is_counted(farm_client: Any, farm_redis: redis.Redis) -> None:
+    farm_redis.hset(COUNTERS_KEY, mapping={"events": 120, "expired_changes": 3})
+    samples = scrape(farm_client)
+    deleted = "syncfarm_cleanup_deleted_total"
+    assert samples[(deleted, (("kind", "events"),))] == 120
+    assert samples[(deleted, (("kind", "expired_changes"),))] == 3
+    assert samples[(deleted, (("kind", "runs"),))] == 0
+
+
+@pytest.fixture
+def silent_redis_port() -> Iterator[int]:
+    """A port that accepts connections and never answers: a hung Redis."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.mark.parametrize("redis_state", ["down", "hung"])
+def test_a_scrape_answers_within_seconds_when_redis_is_down_or_hung(
+    store: Store, settings: Settings, silent_redis_port: int, redis_state: str
+) -> None:
+    port = silent_redis_port if redis_state == "hung" else _closed_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    app = create_app(
+        {
+            "TESTING": True,
+            "SYNCFARM_SETTINGS": replace(settings, redis_url=url, broker_url=url),
+            "SYNCFARM_STORE": store,
+        }
+    )
+    started = time.monotonic()
+    samples = scrape(app.test_client())
+    # the web process's own clients, built from the settings: no retry loop, short timeouts
+    assert time.monotonic() - started < 5
+    assert samples[("syncfarm_metrics_source_up", (("source", "broker"),))] == 0
+    assert samples[("syncfarm_metrics_source_up", (("source", "redis"),))] == 0
+    assert samples[("syncfarm_metrics_source_up", (("source", "store"),))] == 1
+
+
+def _closed_port() -> int:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port: int = probe.getsockname()[1]
+    probe.close()
+    return port
