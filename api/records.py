@@ -8,11 +8,10 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api import services
-from api.pagination import page_of
 from api.schemas import Timestamp
 from core.connections import CHANNEL_ROLE, project_connections
 from core.projects import get_project
-from core.recordsets import CHANNEL_STATES, RECORD_SETS, channel_states, record_filter
+from core.recordsets import CHANNEL_STATES, RECORD_SETS, channel_states, select_records
 
 blp = Blueprint(
     "records",
@@ -56,19 +55,33 @@ class RecordOut(Schema):
     )
 
 
+TOTAL_EXACT_HEADER = "X-Total-Exact"
+
+
 @blp.route("/records", methods=["GET"])
 @blp.arguments(RecordsQuery, location="query")
-@blp.response(200, RecordOut(many=True))
+@blp.response(
+    200,
+    RecordOut(many=True),
+    headers={
+        TOTAL_EXACT_HEADER: {
+            "description": "`false` when the `X-Pagination` total is a lower bound: sets read "
+            "from changes, issues or checked values are counted only so far on big catalogs "
+            "(see the README, 'Record and order sets')",
+            "schema": {"type": "string", "enum": ["true", "false"]},
+        }
+    },
+)
 @blp.paginate()
-def records(
-    query: dict[str, Any], project_id: str, pagination_parameters: Any
-) -> list[dict[str, Any]]:
+def records(query: dict[str, Any], project_id: str, pagination_parameters: Any) -> Any:
     """The project's records in every given set (all of them without `set`), by key, each with
     its state on each channel: in sync, or a pending insert, update or delete."""
     store = services.store()
     project = get_project(store, services.tenant()["_id"], project_id)
-    selector = record_filter(store, project, query.get("set") or [])
-    rows = page_of(store.records, selector, pagination_parameters, [("_id", 1)])
+    selection = select_records(store, project, query.get("set") or [])
+    page = selection.page(pagination_parameters.first_item, pagination_parameters.page_size)
+    pagination_parameters.item_count = page.total
     channels = [c for c in project_connections(store, project["_id"]) if c["role"] == CHANNEL_ROLE]
-    states = channel_states(store, channels, [row["key"] for row in rows])
-    return [{**row, "channels": states.get(row["key"], [])} for row in rows]
+    states = channel_states(store, channels, [row["key"] for row in page.records])
+    rows = [{**row, "channels": states.get(row["key"], [])} for row in page.records]
+    return rows, 200, {TOTAL_EXACT_HEADER: "true" if page.exact else "false"}

@@ -12,13 +12,15 @@ from api.dashboard import blp, forms, scope
 from core.errors import Invalid
 from core.models import ConnectionRole
 from core.pipeline.changes import OPEN_STATES
-from core.recordsets import RECORD_SETS, channel_states, record_filter
+from core.recordsets import RECORD_SETS, channel_states, select_records
 from core.troubleshoot import troubleshoot
 
 PAGE_SIZE = 50
 ISSUES_SHOWN = 200
 DATA_FIELDS_SHOWN = 4
 GONE_SHOWN = 100
+#: the highest page number asked for that is read as such (a larger one shows the last page)
+MAX_PAGE = 100_000
 
 
 def _channels(project_id: str) -> list[dict[str, Any]]:
@@ -63,22 +65,20 @@ def records_page(project_id: str) -> Any:
     page, pages = 1, 1
     channels = _channels(project_id)
     rows: list[dict[str, Any]] = []
-    total = 0
+    total, exact = 0, True
     error = None
     try:
-        selector = record_filter(store, project, sets)
-        total = store.records.count_documents(selector)
-        page, pages = forms.page_of(request.args, total, PAGE_SIZE)
-        found = list(
-            store.records.find(selector)
-            .sort("_id", 1)
-            .skip((page - 1) * PAGE_SIZE)
-            .limit(PAGE_SIZE)
-        )
-        states = channel_states(store, channels, [r["key"] for r in found])
+        selection = select_records(store, project, sets)
+        page, _ = forms.page_of(request.args, MAX_PAGE * PAGE_SIZE, PAGE_SIZE)
+        found = selection.page((page - 1) * PAGE_SIZE, PAGE_SIZE)
+        page, pages = forms.page_of(request.args, found.total, PAGE_SIZE)
+        if not found.records and found.total:  # past the last page: show the last one
+            found = selection.page((page - 1) * PAGE_SIZE, PAGE_SIZE)
+        total, exact = found.total, found.exact
+        states = channel_states(store, channels, [r["key"] for r in found.records])
         rows = [
             {"record": r, "summary": summary(r.get("data") or {}), "states": states[r["key"]]}
-            for r in found
+            for r in found.records
         ]
     except Invalid as exc:
         error = exc.message
@@ -92,6 +92,7 @@ def records_page(project_id: str) -> Any:
         gone=[] if sets else gone_with_deletes(project_id, channels),
         names={c["_id"]: c.get("name") or c["_id"] for c in channels},
         total=total,
+        exact=exact,
         page=page,
         pages=pages,
         error=error,

@@ -5,15 +5,18 @@ Public functions (each raises `UnknownSet`, an `Invalid` answered 422, for an un
 or a bad argument, naming it and listing the valid names; and `Invalid` for a connection that
 is not the project's):
 
-    record_filter(store, project, sets) -> dict
-        The MongoDB filter on `store.records` selecting the project's records that are in
-        every one of `sets` (strings such as "on:con_1", "with:ean", "low-stock"). Use it
-        with `store.records.find(filter).sort("_id", 1)`; with no sets it selects every record
-        of the project. Sets that need numbers or a channel's view read the candidates once.
+    select_records(store, project, sets, *, batch_size=BATCH_SIZE) -> RecordSelection
+        The project's records that are in every one of `sets` (strings such as "on:con_1",
+        "with:ean", "low-stock"); with no sets every record of the project. Read it with
+        `.page(first, size) -> Page(records, total, exact)` (records by key; `exact` False when
+        counting stopped at `COUNT_LIMIT`, the total then a lower bound) or `.keys()` (every
+        key, in order). It never holds more than a batch of keys, nor sends an `$in` list of
+        more than `batch_size` ids (see `selection`).
 
     order_filter(store, project, sets, *, now=None) -> dict
         The same on `store.documents` for the project's orders ("today", "month:2026-11",
-        "pending-creates:con_2"…), periods in the project's timezone.
+        "pending-creates:con_2"…), periods in the project's timezone. Order sets are
+        conditions on the order documents only (no key lists): one query, counted by MongoDB.
 
     channel_states(store, channels, keys) -> {key: [{connection_id, name, state,
         change_state}]}
@@ -30,18 +33,22 @@ from __future__ import annotations
 from core.record_set_settings import RECORD_SET_DEFAULTS
 from core.recordsets.grammar import SetSpec, UnknownSet, parse_sets
 from core.recordsets.orders import ORDER_SETS, order_filter
-from core.recordsets.records import RECORD_SETS, record_filter
+from core.recordsets.records import RECORD_SETS, select_records
+from core.recordsets.selection import COUNT_LIMIT, Page, RecordSelection
 from core.recordsets.states import CHANNEL_STATES, channel_states
 
 __all__ = [
     "CHANNEL_STATES",
+    "COUNT_LIMIT",
     "ORDER_SETS",
     "RECORD_SETS",
     "RECORD_SET_DEFAULTS",
+    "Page",
+    "RecordSelection",
     "SetSpec",
     "UnknownSet",
     "channel_states",
     "order_filter",
     "parse_sets",
-    "record_filter",
+    "select_records",
 ]

@@ -1,25 +1,30 @@
-"""Record sets: named subsets of a project's records, compiled to one MongoDB filter.
+"""Record sets: named subsets of a project's records, compiled to a `RecordSelection`.
 
 Each set is one of three kinds, and the sets given together are intersected:
-- a condition on the record's own fields (`with:F`, `brand:V`…), put in the filter as it is;
-- a set of keys read from a channel's change documents or the project's issues (`on:X`,
-  `pending-updates:X`, `with-issues`…), read by index (connection, state / project);
+- a condition on the record's own fields (`with:F`, `brand:V`…), sent to MongoDB as it is;
+- a stream of keys read from a channel's change documents or the project's issues (`on:X`,
+  `pending-updates:X`, `with-issues`…), in key order by a range scan of their `_id`s
+  (`<connection>:<key>`), intersected with the others (or subtracted: `unpublished:X`,
+  `without-issues`) by merging;
 - a check that needs the record's values as numbers or the channel's view of the record
-  (`low-stock`, `bad-price`, `category:X`…): the records matching everything else are read
-  once (only the fields checked) and the matching keys go into the filter.
+  (`low-stock`, `bad-price`, `category:X`…), run on the candidates in batches (only the
+  fields checked are read).
+How a page of it is read, and what its total means, is in `core.recordsets.selection`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
 from core.errors import Invalid
+from core.issues import WHOLE_SOURCE
 from core.pipeline.changes import ChangeState, channel_rules
 from core.record_set_settings import setting, threshold
 from core.recordsets.grammar import SetSpec, Vocabulary, field_name, parse_sets
+from core.recordsets.selection import Check, RecordSelection
+from core.recordsets.streams import BATCH_SIZE, KeyStream, keys_of, union
 from core.rules.values import to_number
 from core.store import Store
 
@@ -57,69 +62,19 @@ RECORD_SETS = Vocabulary(
     aliases={"color": "colour"},
 )
 
-Check = Callable[[Mapping[str, Any], str], bool]
 
-
-@dataclass
-class _Plan:
-    conditions: list[dict[str, Any]] = field(default_factory=list)
-    include: set[str] | None = None
-    exclude: set[str] = field(default_factory=set)
-    checks: list[Check] = field(default_factory=list)
-    fields: set[str] | None = field(default_factory=set)  # None: the whole record is read
-
-    def only(self, keys: set[str]) -> None:
-        self.include = keys if self.include is None else self.include & keys
-
-    def check(self, check: Check, fields: Iterable[str] | None) -> None:
-        self.checks.append(check)
-        if fields is None or self.fields is None:
-            self.fields = None
-        else:
-            self.fields.update(fields)
-
-
-def record_filter(store: Store, project: dict[str, Any], sets: Iterable[str]) -> dict[str, Any]:
-    """The MongoDB filter on `store.records` selecting the project's records in every set."""
-    pid = project["_id"]
-    plan = _Plan()
+def select_records(
+    store: Store,
+    project: dict[str, Any],
+    sets: Iterable[str],
+    *,
+    batch_size: int = BATCH_SIZE,
+) -> RecordSelection:
+    """The project's records in every one of `sets`, to be read a page at a time."""
+    selection = RecordSelection(store, project["_id"], batch_size=batch_size)
     for spec in parse_sets(sets, RECORD_SETS):
-        _add(store, project, spec, plan)
-    query: dict[str, Any] = {"project_id": pid}
-    if plan.include is not None:
-        ids = [f"{pid}:{key}" for key in sorted(plan.include - plan.exclude)]
-        query["_id"] = {"$in": ids}
-    elif plan.exclude:
-        query["_id"] = {"$nin": [f"{pid}:{key}" for key in sorted(plan.exclude)]}
-    if plan.conditions:
-        query.update(_and(plan.conditions))
-    if not plan.checks:
-        return query
-    projection: dict[str, int] = {"key": 1}
-    if plan.fields is None:
-        projection["data"] = 1
-    else:
-        projection.update({f"data.{name}": 1 for name in plan.fields})
-    keys = [
-        doc["key"]
-        for doc in store.records.find(query, projection)
-        if all(check(_data_of(doc), doc["key"]) for check in plan.checks)
-    ]
-    return {"project_id": pid, "_id": {"$in": [f"{pid}:{key}" for key in keys]}}
-
-
-def _data_of(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The record's data as projected: nested (MongoDB, mongomock) or under dotted names
-    (nx-27017 answers a `data.stock` projection with a `data.stock` key)."""
-    data = dict(doc.get("data") or {})
-    for name, value in doc.items():
-        if name.startswith("data."):
-            data[name[5:]] = value
-    return data
-
-
-def _and(conditions: list[dict[str, Any]]) -> dict[str, Any]:
-    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+        _add(store, project, spec, selection)
+    return selection
 
 
 def _values(text: str) -> list[Any]:
@@ -131,7 +86,7 @@ def _values(text: str) -> list[Any]:
     return values
 
 
-def _add(store: Store, project: dict[str, Any], spec: SetSpec, plan: _Plan) -> None:
+def _add(store: Store, project: dict[str, Any], spec: SetSpec, plan: RecordSelection) -> None:
     name, arg = spec.name, spec.argument
     if name == "with":
         plan.conditions.append({f"data.{field_name(spec, RECORD_SETS)}": {"$nin": [None, ""]}})
@@ -145,22 +100,15 @@ def _add(store: Store, project: dict[str, Any], spec: SetSpec, plan: _Plan) -> N
             {"$or": [{"data.colour": {"$in": values}}, {"data.color": {"$in": values}}]}
         )
     elif name in ("with-issues", "without-issues"):
-        keys = {
-            doc["key"]
-            for doc in store.issues.find({"project_id": project["_id"]}, {"key": 1})
-            if doc.get("key") not in (None, "*")
-        }
-        if name == "with-issues":
-            plan.only(keys)
-        else:
-            plan.exclude |= keys
+        stream = _issue_keys(store, project, plan.batch_size)
+        (plan.include if name == "with-issues" else plan.exclude).append(stream)
     elif name in ("low-stock", "out-of-stock", "in-stock", "low-price", "bad-price"):
         _add_numeric(project, name, plan)
     else:
         _add_channel(store, project, spec, plan)
 
 
-def _add_numeric(project: dict[str, Any], name: str, plan: _Plan) -> None:
+def _add_numeric(project: dict[str, Any], name: str, plan: RecordSelection) -> None:
     if name.endswith("-price"):
         price_field = str(setting(project, "price_field"))
         if name == "bad-price":
@@ -169,7 +117,7 @@ def _add_numeric(project: dict[str, Any], name: str, plan: _Plan) -> None:
                 price = to_number(data.get(price_field))
                 return price is None or price <= 0
 
-            plan.check(bad, [price_field])
+            plan.check(bad, {price_field})
         else:
             plan.check(
                 _between(
@@ -193,14 +141,14 @@ def _add_numeric(project: dict[str, Any], name: str, plan: _Plan) -> None:
             [stock_field],
         )
     elif name == "in-stock":
-        plan.check(_between(stock_field, Decimal(0), None, upper_inclusive=True), [stock_field])
+        plan.check(_between(stock_field, Decimal(0), None, upper_inclusive=True), {stock_field})
     else:
 
         def out(data: Mapping[str, Any], key: str) -> bool:
             stock = to_number(data.get(stock_field))
             return stock is not None and stock <= 0
 
-        plan.check(out, [stock_field])
+        plan.check(out, {stock_field})
 
 
 def _between(name: str, low: Decimal, high: Decimal | None, *, upper_inclusive: bool) -> Check:
@@ -228,58 +176,91 @@ def _connection(store: Store, project: dict[str, Any], spec: SetSpec) -> dict[st
     return connection
 
 
+def _issue_keys(store: Store, project: dict[str, Any], batch_size: int) -> KeyStream:
+    """Keys with an open issue on any of the project's connections (not whole-source ones)."""
+    owners = [c["_id"] for c in store.connections.find({"project_id": project["_id"]}, {"_id": 1})]
+
+    def stream() -> Iterator[str]:
+        per_connection = (
+            keys_of(store.issues, owner, projection={"_id": 1}, batch_size=batch_size)
+            for owner in sorted(owners)
+        )
+        return (key for key in union(per_connection) if key != WHOLE_SOURCE)
+
+    return stream
+
+
 def _channel_keys(
     store: Store,
     channel: dict[str, Any],
     keep: Callable[[Mapping[str, Any]], bool],
+    batch_size: int,
     states: Iterable[str] | None = None,
-) -> set[str]:
-    """Keys of the channel's change documents that `keep` accepts (read by the connection +
-    state index)."""
-    query: dict[str, Any] = {"connection_id": channel["_id"]}
-    if states is not None:
-        query["state"] = {"$in": list(states)}
-    projection = {"key": 1, "op": 1, "state": 1, "hash": 1, "acked_hash": 1}
-    return {doc["key"] for doc in store.changes.find(query, projection) if keep(doc)}
+) -> KeyStream:
+    """Keys of the channel's change documents that `keep` accepts, in key order (a range
+    scan of the change `_id`s `<connection>:<key>`)."""
+    query = {"state": {"$in": list(states)}} if states is not None else None
+    projection = {"op": 1, "state": 1, "hash": 1, "acked_hash": 1}
+
+    def stream() -> Iterator[str]:
+        return keys_of(
+            store.changes,
+            channel["_id"],
+            keep,
+            query=query,
+            projection=projection,
+            batch_size=batch_size,
+        )
+
+    return stream
+
+
+def _nothing() -> Iterator[str]:
+    return iter(())
 
 
 def _listed(doc: Mapping[str, Any]) -> bool:
     return doc.get("hash") is not None
 
 
-def _add_channel(store: Store, project: dict[str, Any], spec: SetSpec, plan: _Plan) -> None:
+def _add_channel(
+    store: Store, project: dict[str, Any], spec: SetSpec, plan: RecordSelection
+) -> None:
     channel = _connection(store, project, spec)
-    name = spec.name
+    name, size = spec.name, plan.batch_size
     if name == "on":
-        plan.only(_channel_keys(store, channel, _listed))
+        plan.include.append(_channel_keys(store, channel, _listed, size))
     elif name in ("published", "unpublished"):
-        keys = _channel_keys(store, channel, lambda d: d.get("acked_hash") is not None)
-        if name == "published":
-            plan.only(keys)
-        else:
-            plan.exclude |= keys
+        keys = _channel_keys(store, channel, lambda d: d.get("acked_hash") is not None, size)
+        (plan.include if name == "published" else plan.exclude).append(keys)
     elif name == "active":
         held = set(HELD_STATES)
         if channel.get("paused"):
-            plan.only(set())
+            plan.include.append(_nothing)
         else:
-            plan.only(
-                _channel_keys(store, channel, lambda d: _listed(d) and d["state"] not in held)
+            plan.include.append(
+                _channel_keys(store, channel, lambda d: _listed(d) and d["state"] not in held, size)
             )
     elif name == "paused":
         if channel.get("paused"):
-            plan.only(_channel_keys(store, channel, _listed))
+            plan.include.append(_channel_keys(store, channel, _listed, size))
         else:
-            plan.only(_channel_keys(store, channel, lambda d: True, HELD_STATES))
+            plan.include.append(_channel_keys(store, channel, lambda d: True, size, HELD_STATES))
     elif name in ("pending-updates", "pending-creates"):
         op = "update" if name == "pending-updates" else "insert"
-        plan.only(_channel_keys(store, channel, lambda d: d.get("op") == op, PENDING_STATES))
+        plan.include.append(
+            _channel_keys(store, channel, lambda d: d.get("op") == op, size, PENDING_STATES)
+        )
     else:
         _add_category(store, project, channel, name == "category", plan)
 
 
 def _add_category(
-    store: Store, project: dict[str, Any], channel: dict[str, Any], wanted: bool, plan: _Plan
+    store: Store,
+    project: dict[str, Any],
+    channel: dict[str, Any],
+    wanted: bool,
+    plan: RecordSelection,
 ) -> None:
     """Whether the channel's view of the record (its rules applied) has a category."""
     rules = channel_rules(project, channel, key_field(store, project))

@@ -174,6 +174,25 @@ def test_records_paginate_with_the_header(
     assert '"total": 2' in page.headers["X-Pagination"]
 
 
+def test_a_total_counted_only_so_far_is_marked_as_a_lower_bound(
+    tenant: Any, shop: dict[str, Any], inline_worker: InlineWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pid = shop["pid"]
+    tenant.post(f"/projects/{pid}/connections/{shop['source']['id']}/fetch")
+    inline_worker.drain()
+    exact = tenant.get(f"/projects/{pid}/records?set=in-stock&page_size=1")
+    assert [r["key"] for r in exact.json] == ["A-2"]
+    assert '"total": 2' in exact.headers["X-Pagination"]
+    assert exact.headers["X-Total-Exact"] == "true"
+    monkeypatch.setattr("core.recordsets.selection.COUNT_LIMIT", 1)
+    for page, key in ((1, "A-2"), (2, "B-1")):
+        answer = tenant.get(f"/projects/{pid}/records?set=in-stock&page_size=1&page={page}")
+        assert [r["key"] for r in answer.json] == [key]
+        assert answer.headers["X-Total-Exact"] == ("false" if page == 1 else "true")
+    first = tenant.get(f"/projects/{pid}/records?set=in-stock&page_size=1")
+    assert '"next_page": 2' in first.headers["X-Pagination"]
+
+
 def test_project_settings_of_the_sets_are_shown_and_checked(
     tenant: Any, shop: dict[str, Any]
 ) -> None:

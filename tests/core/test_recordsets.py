@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from core.errors import Invalid
-from core.recordsets import UnknownSet, channel_states, order_filter, record_filter
+from core.recordsets import UnknownSet, channel_states, order_filter, select_records
 from core.store import Store
 
 PID = "prj_1"
@@ -107,9 +107,14 @@ def seed(store: Store) -> dict[str, Any]:
     return project
 
 
-def keys(store: Store, project: dict[str, Any], *sets: str) -> list[str]:
-    found = store.records.find(record_filter(store, project, list(sets))).sort("_id", 1)
-    return [doc["key"] for doc in found]
+def keys(store: Store, project: dict[str, Any], *sets: str, batch_size: int = 500) -> list[str]:
+    """The keys of the selection's first page, checked against its key stream and total."""
+    selection = select_records(store, project, list(sets), batch_size=batch_size)
+    page = selection.page(0, 100)
+    found = [doc["key"] for doc in page.records]
+    assert (page.total, page.exact) == (len(found), True)
+    assert list(selection.keys()) == found
+    return found
 
 
 @pytest.fixture
@@ -150,10 +155,15 @@ def project(store: Store) -> dict[str, Any]:
         (("without-category:con_a",), ["B", "E"]),
     ],
 )
+@pytest.mark.parametrize("batch_size", [2, 500])
 def test_each_record_set_selects_the_records_it_names(
-    store: Store, project: dict[str, Any], sets: tuple[str, ...], expected: list[str]
+    store: Store,
+    project: dict[str, Any],
+    sets: tuple[str, ...],
+    expected: list[str],
+    batch_size: int,
 ) -> None:
-    assert keys(store, project, *sets) == expected
+    assert keys(store, project, *sets, batch_size=batch_size) == expected
 
 
 def test_sets_given_together_are_intersected(store: Store, project: dict[str, Any]) -> None:
@@ -182,7 +192,7 @@ def test_a_bad_set_is_refused_naming_it_and_listing_the_valid_ones(
     store: Store, project: dict[str, Any], text: str, named: str
 ) -> None:
     with pytest.raises(UnknownSet) as caught:
-        record_filter(store, project, [text])
+        select_records(store, project, [text])
     assert caught.value.status == 422
     assert named in caught.value.message
     assert "pending-creates:<connection>" in caught.value.message
@@ -192,7 +202,7 @@ def test_a_bad_set_is_refused_naming_it_and_listing_the_valid_ones(
 def test_a_connection_of_another_project_is_refused(store: Store, project: dict[str, Any]) -> None:
     store.connections.insert_one({**_channel("con_x"), "project_id": "prj_2"})
     with pytest.raises(Invalid, match="not a connection of project"):
-        record_filter(store, project, ["on:con_x"])
+        select_records(store, project, ["on:con_x"])
 
 
 def test_each_record_shows_its_state_on_each_channel(store: Store, project: dict[str, Any]) -> None:
@@ -312,3 +322,143 @@ def test_record_sets_mean_the_same_over_the_wire(nx_store: Store) -> None:
         order_filter(nx_store, project, ["pending-creates:con_wh"], now=NOW)
     )
     assert sorted(doc["key"] for doc in pending) == ["1", "4", "5", "6"]
+
+
+# -- big catalogs: pages read in batches, never a key list past a batch -------------------------
+
+ODD_KEYS = ["Z:9", "a b", "é-1", "A_1"]
+
+
+def big_catalog(size: int) -> list[str]:
+    return sorted([f"K{i:04d}" for i in range(size)] + ODD_KEYS)
+
+
+def seed_big(store: Store, size: int) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """A catalog of `size` (+ a few odd keys) with one channel and issues, and the keys that
+    each set tested below should give, worked out here record by record."""
+    project = {"_id": PID, "tenant_id": "ten_1", "name": "Big", "timezone": "UTC"}
+    store.projects.insert_one(project)
+    store.connections.insert_many([_channel("con_a"), _channel("con_b")])
+    records, changes, issues = [], [], []
+    expected: dict[str, list[str]] = {
+        "on+in-stock+without-issues": [],
+        "unpublished+brand": [],
+        "with-issues+low-stock": [],
+        "in-stock": [],
+        "pending-updates": [],
+    }
+    for i, key in enumerate(big_catalog(size)):
+        stock, brand = i % 7, "Acme" if i % 2 else "Bolt"
+        records.append(
+            {
+                "_id": f"{PID}:{key}",
+                "project_id": PID,
+                "key": key,
+                "data": {"sku": key, "stock": str(stock), "brand": brand},
+                "hash": key,
+            }
+        )
+        listed, acked, pending = i % 3 != 0, i % 4 == 0, i % 5 == 0
+        if listed:
+            op, state = ("update", "pending") if pending else ("none", "done")
+            changes.append(_change("con_a", key, op, state, acked=acked))
+        issue = i % 11 == 0
+        if issue:
+            issues.append({"_id": f"con_b:{key}", "project_id": PID, "connection_id": "con_b"})
+        if listed and stock > 0 and not issue:
+            expected["on+in-stock+without-issues"].append(key)
+        if not (listed and acked) and brand == "Acme":
+            expected["unpublished+brand"].append(key)
+        if issue and 0 < stock <= 5:
+            expected["with-issues+low-stock"].append(key)
+        if stock > 0:
+            expected["in-stock"].append(key)
+        if listed and pending:
+            expected["pending-updates"].append(key)
+    store.records.insert_many(records)
+    store.changes.insert_many(changes)
+    store.issues.insert_many(issues)
+    # a change and an issue of a record that is gone, and another project's records
+    store.changes.insert_one(_change("con_a", "K9999", "delete", "pending", acked=True))
+    store.issues.insert_one({"_id": "con_a:K9998", "project_id": PID, "connection_id": "con_a"})
+    store.records.insert_one({"_id": "prj_2:K0001", "project_id": "prj_2", "key": "K0001"})
+    return project, expected
+
+
+BIG_SETS = {
+    "on+in-stock+without-issues": ["on:con_a", "in-stock", "without-issues"],
+    "unpublished+brand": ["unpublished:con_a", "brand:Acme"],
+    "with-issues+low-stock": ["with-issues", "low-stock"],
+    "in-stock": ["in-stock"],
+    "pending-updates": ["pending-updates:con_a"],
+}
+
+
+def pages(store: Store, project: dict[str, Any], sets: list[str], size: int, batch: int) -> Any:
+    """Every page of the selection in turn, until one comes back short."""
+    selection = select_records(store, project, sets, batch_size=batch)
+    first = 0
+    while True:
+        page = selection.page(first, size)
+        yield page
+        if len(page.records) < size:
+            return
+        first += size
+
+
+def in_lists_of(monkeypatch: pytest.MonkeyPatch, store: Store) -> list[int]:
+    """The length of every `_id: {$in: [...]}` list sent to the records and changes."""
+    sizes: list[int] = []
+    for collection in (store.records, store.changes, store.issues):
+        find = collection.find
+
+        def spy(query: Any = None, *args: Any, _find: Any = find, **kwargs: Any) -> Any:
+            ids = (query or {}).get("_id")
+            if isinstance(ids, dict) and "$in" in ids:
+                sizes.append(len(ids["$in"]))
+            return _find(query, *args, **kwargs)
+
+        monkeypatch.setattr(collection, "find", spy)
+    return sizes
+
+
+@pytest.mark.parametrize("name", sorted(BIG_SETS))
+def test_a_set_over_a_catalog_of_many_batches_pages_through_every_record(
+    store: Store, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    project, expected = seed_big(store, 2500)
+    sizes = in_lists_of(monkeypatch, store)
+    seen: list[str] = []
+    for page in pages(store, project, BIG_SETS[name], size=600, batch=200):
+        assert (page.total, page.exact) == (len(expected[name]), True)
+        seen += [doc["key"] for doc in page.records]
+        assert all("data" in doc and "hash" in doc for doc in page.records)
+    assert seen == expected[name] and len(seen) > 100
+    assert max(sizes, default=0) <= 600
+
+
+def test_counting_stops_past_the_limit_and_says_the_total_is_a_lower_bound(
+    store: Store,
+) -> None:
+    project, expected = seed_big(store, 2500)
+    wanted = expected["on+in-stock+without-issues"]
+    selection = select_records(store, project, BIG_SETS["on+in-stock+without-issues"])
+    first = selection.page(0, 10, count_limit=50)
+    assert [doc["key"] for doc in first.records] == wanted[:10]
+    assert (first.total, first.exact) == (51, False)
+    # a page past the limit is still read, and counted at least to its end (+1: more follow)
+    far = selection.page(600, 10, count_limit=50)
+    assert [doc["key"] for doc in far.records] == wanted[600:610]
+    assert (far.total, far.exact) == (611, False)
+    # a limit above the total counts exactly
+    assert selection.page(0, 10, count_limit=10_000).total == len(wanted)
+
+
+def test_a_big_set_pages_the_same_over_the_wire(nx_store: Store) -> None:
+    project, expected = seed_big(nx_store, 400)
+    for name in ("on+in-stock+without-issues", "unpublished+brand", "pending-updates"):
+        seen: list[str] = []
+        for page in pages(nx_store, project, BIG_SETS[name], size=70, batch=30):
+            assert page.total == len(expected[name]), name
+            seen += [doc["key"] for doc in page.records]
+        assert seen == expected[name], name

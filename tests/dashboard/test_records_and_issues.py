@@ -76,6 +76,20 @@ def test_records_are_filtered_by_the_intersection_of_sets(
     assert "<code>A-4</code>" not in both and "<code>A-1</code>" not in both
 
 
+def test_a_big_set_shows_how_far_it_was_counted_and_every_page(
+    browser: Browser, shop: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("api.dashboard.records.PAGE_SIZE", 1)
+    monkeypatch.setattr("core.recordsets.selection.COUNT_LIMIT", 1)
+    base = f"/projects/{shop['pid']}/records?set=on:{shop['channel']}"
+    first = browser.text(base)
+    assert "more than 1 records" in first and "<code>A-1</code>" in first
+    last = browser.text(f"{base}&page=3")
+    assert "3 records" in last and "<code>A-3</code>" in last
+    beyond = browser.text(f"{base}&page=99999999999999999999999")
+    assert "3 records" in beyond and "<code>A-3</code>" in beyond
+
+
 def test_an_unknown_set_is_refused_listing_the_valid_ones(
     browser: Browser, shop: dict[str, Any]
 ) -> None:
