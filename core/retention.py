@@ -9,7 +9,8 @@ Old documents are found through the indexes (events by (project_id, received_at)
 (state, queued_at)) and deleted by `_id $in` batches, which every store answers quickly.
 
 Runs that are kept whatever their age: a run still queued, waiting or running; each job's
-latest run (its history shows when it last ran); and a run an open issue points to.
+latest finished run (its history shows when it last ran and how); and a run an open issue
+points to.
 """
 
 from __future__ import annotations
@@ -164,16 +165,23 @@ def delete_old_runs(
 
 
 def _latest_of_their_jobs(store: Store, page: Iterable[dict[str, Any]]) -> set[str]:
-    """The runs of `page` that are their job's latest run: no run of the job is newer."""
+    """The runs of `page` that are their job's latest finished run: no finished run of the
+    job is newer (a run still under way does not count: it may yet fail to end)."""
     newest: dict[tuple[str, str], dict[str, Any]] = {}
     for run in page:
         key = (run["project_id"], run["job_id"])
         if key not in newest or run["queued_at"] >= newest[key]["queued_at"]:
             newest[key] = run
     kept = set()
+    finished = sorted(state.value for state in FINISHED_STATES)
     for (project_id, job_id), run in newest.items():
         newer = store.runs.find_one(
-            {"project_id": project_id, "job_id": job_id, "queued_at": {"$gt": run["queued_at"]}},
+            {
+                "project_id": project_id,
+                "job_id": job_id,
+                "queued_at": {"$gt": run["queued_at"]},
+                "state": {"$in": finished},
+            },
             {"_id": 1},
         )
         if newer is None:

@@ -253,7 +253,12 @@ def begin_run(
     """`start_run`, also returning the project and job documents its writes read back, so
     the worker does not read them again (four database commands in all)."""
     run: dict[str, Any] | None = store.runs.find_one({"_id": run_id})
-    if run is None or run["state"] in FINISHED_STATES:
+    if run is None:
+        return None
+    if run["state"] in FINISHED_STATES:
+        # Delivered again after its worker wrote the end and died before freeing the job:
+        # free it now, or every later fire would coalesce into this finished run.
+        _free_job(store, run)
         return None
     project = _take_fence(store, run["project_id"], fence) if fence is not None else None
     now = now_ms()
@@ -343,6 +348,12 @@ def finish_run(
         return finish_run(store, run_id, state, error=error, fence=fence)
     if ended.modified_count != 1 and fence is not None:
         raise RunFencedOut(f"run {run_id!r} was started again by another worker")
+    return _free_job(store, run)
+
+
+def _free_job(store: Store, run: dict[str, Any]) -> bool:
+    """The run has ended: take it off its job (idempotent). True when the job is due again."""
+    run_id = run["_id"]
     job: dict[str, Any] | None = store.jobs.find_one_and_update(
         {"_id": run["job_id"], "running_run_id": run_id},
         {"$set": {"running_run_id": None}},
@@ -355,6 +366,24 @@ def finish_run(
     elif job.get("batch_count", 0) <= 0:
         return False  # no events came while it ran (what `due_after_run` would read)
     return batches.due_after_run(store, run["job_id"])
+
+
+def free_job_of_ended_runs(store: Store, job: dict[str, Any]) -> bool:
+    """Clear the job's `pending_run_id` / `running_run_id` (as read in `job`) where they name
+    a run that has ended or is no longer stored: its worker died between writing the run's
+    end and freeing the job, and no message is left to finish the work. True when any was
+    cleared (each with a compare-and-set on the id, so a newer claim is never undone)."""
+    freed = False
+    for field in ("pending_run_id", "running_run_id"):
+        run_id = job.get(field)
+        if not run_id:
+            continue
+        run = store.runs.find_one({"_id": run_id}, {"state": 1})
+        if run is not None and run["state"] not in FINISHED_STATES:
+            continue
+        cleared = store.jobs.update_one({"_id": job["_id"], field: run_id}, {"$set": {field: None}})
+        freed = freed or cleared.modified_count == 1
+    return freed
 
 
 def is_pending(run: dict[str, Any]) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 from pymongo import UpdateOne
 
 from core.models import RunState, Trigger
-from core.runs import new_run
+from core.runs import free_job_of_ended_runs, new_run
 from core.store import Store
 
 
@@ -104,7 +104,8 @@ def fire_slots(
 
 
 def mark_sent(store: Store, runs: Sequence[dict[str, Any]]) -> None:
-    """Record that these runs' messages were sent (those stored unsent by `fire_slots`)."""
+    """Record that these runs' messages were sent (those stored unsent by `fire_slots` and
+    `fire_slot`)."""
     unsent = [run["_id"] for run in runs if run.get("sent") is False]
     if unsent:
         store.runs.update_many({"_id": {"$in": unsent}}, {"$set": {"sent": True}})
@@ -157,9 +158,12 @@ def fire_slot(
     slot only moves on)."""
     slot = job.get(slot_field)
     moved = _moved(slot_field, following, now)
+    if queue and (job.get("pending_run_id") or job.get("running_run_id")):
+        free_job_of_ended_runs(store, job)  # a job left pointing at an ended run is idle
     if queue:
         run = new_run(job, trigger, now)
         run["slot"] = slot
+        run["sent"] = False  # until `mark_sent`: a new leader sends it if its ticker stops
         store.runs.insert_one(run)
         claimed = store.jobs.update_one(
             {"_id": job["_id"], slot_field: slot, "pending_run_id": None, "running_run_id": None},

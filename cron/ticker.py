@@ -119,10 +119,23 @@ class Ticker:
             scheduled: list[SlotFire] = []
             for job in due:
                 project = projects.get(job["project_id"])
-                if project is not None and batches.is_automatic(job, project):
+                try:
+                    automatic = project is not None and batches.is_automatic(job, project)
+                    following = (
+                        jobs_service.next_fire_at(job, project, now)
+                        if project and not automatic
+                        else None
+                    )
+                except Exception:
+                    # One job the schedule code fails on must not stop every other job
+                    # from firing: its due slot fires (its run reports the error) and it
+                    # has no next fire time until it is saved again.
+                    log.exception("job %s: its next fire time cannot be worked out", job["_id"])
+                    automatic, following = False, None
+                if automatic:
+                    assert project is not None
                     queued += self._fire_batch(job, project, now)
                     continue
-                following = jobs_service.next_fire_at(job, project, now) if project else None
                 queue = project is not None and not project.get("paused")
                 scheduled.append(SlotFire(job, following, queue))
             queued += self._fire_slots(scheduled, now)
@@ -243,6 +256,7 @@ class Ticker:
                     {"$set": {"cleanup_next_at": job["cleanup_next_at"]}},
                 )
                 raise
+            mark_sent(self.store, [run])
             queued += 1
         return queued
 
@@ -358,8 +372,13 @@ class Ticker:
                     backoff_s = 0.5
                     if wait_s > 0:
                         pubsub.get_message(timeout=wait_s)
-                except (redis.RedisError, PyMongoError, QueueUnavailable) as exc:
-                    log.warning("ticker paused %.1f s: %s", backoff_s, exc)
+                except Exception as exc:
+                    if isinstance(exc, (redis.RedisError, PyMongoError, QueueUnavailable)):
+                        log.warning("ticker paused %.1f s: %s", backoff_s, exc)
+                    else:
+                        # A bug, or a broker other than Redis failing its own way, must not
+                        # end the process: every ticker would die on it and nothing fire.
+                        log.exception("ticker pass failed; trying again in %.1f s", backoff_s)
                     self.lease.held = False
                     pubsub = None
                     self.stopping.wait(backoff_s)

@@ -96,6 +96,21 @@ def test_old_runs_are_deleted_but_not_unfinished_ones_nor_a_jobs_last_run(store:
     ]
 
 
+def test_a_jobs_last_finished_run_is_kept_while_its_next_run_is_under_way(store: Store) -> None:
+    """A job that runs rarely: its next run started, so its last finished run is not its
+    latest; deleting it would leave no result and no "last ran" in its history."""
+    store.runs.insert_many(
+        [
+            _run("run_older", 70, job_id="job_monthly"),
+            _run("run_last_finished", 40, job_id="job_monthly"),
+            _run("run_under_way", 0.1, state="running", job_id="job_monthly"),
+        ]
+    )
+    report = clean_up(store, RetentionPolicy(event_days=0, run_days=30), now=NOW)
+    assert report.runs == 1
+    assert sorted(doc["_id"] for doc in store.runs.find()) == ["run_last_finished", "run_under_way"]
+
+
 def test_a_run_that_an_open_issue_points_to_is_kept(store: Store) -> None:
     store.runs.insert_many([_run("run_with_issue", 40), _run("run_plain", 39), _run("run_new", 1)])
     issue = {"_id": "con_1:sku1", "project_id": "prj_1", "run_id": "run_with_issue"}

@@ -144,3 +144,66 @@ def test_runs_fired_in_bulk_and_never_sent_are_found_until_marked_sent(
     assert store.runs.find_one({"_id": "run_orphan"}) is not None  # not claimed: not sent
     mark_sent(store, fired[:1])
     assert [r["_id"] for r in unsent_runs(store)] == [fired[1]["_id"]]
+
+
+def test_a_run_redelivered_after_its_worker_died_inside_its_end_frees_its_job(
+    any_store: Store,
+) -> None:
+    """The worker wrote the run's end and was killed before freeing the job: the message is
+    delivered again, and the job must not be left pointing at a finished run (every later
+    fire would coalesce into it for ever)."""
+    store = any_store
+    (job,) = _daily_jobs(store, 1)
+    run = claim_run(store, job, Trigger.MANUAL)
+    assert run is not None
+    assert start_run(store, run["_id"], worker="w:1") is not None
+    # finish_run's first write, then SIGKILL
+    store.runs.update_one({"_id": run["_id"]}, {"$set": {"state": RunState.SUCCEEDED.value}})
+
+    assert begin_run(store, run["_id"], worker="w:2") is None  # redelivered: nothing to run
+    freed = store.jobs.find_one({"_id": job["_id"]}) or {}
+    assert freed["running_run_id"] is None and freed["pending_run_id"] is None
+    now = job["next_fire_at"]
+    assert fire_slot(store, job, Trigger.SCHEDULE, following=now + DAY_MS, now=now) is not None
+
+
+def test_a_fire_into_a_job_left_pointing_at_a_finished_run_queues_a_run(
+    any_store: Store,
+) -> None:
+    """A job whose running run finished without freeing it (its message gone too) is freed
+    by the next fire, which queues a run instead of coalescing into the finished one."""
+    store = any_store
+    jobs = _daily_jobs(store, 2)
+    for job in jobs:
+        run = claim_run(store, job, Trigger.MANUAL)
+        assert run is not None and start_run(store, run["_id"]) is not None
+        store.runs.update_one({"_id": run["_id"]}, {"$set": {"state": RunState.FAILED.value}})
+    store.runs.delete_one({"job_id": jobs[1]["_id"]})  # e.g. removed by retention since
+    jobs = [store.jobs.find_one({"_id": job["_id"]}) or {} for job in jobs]
+    now = jobs[0]["next_fire_at"]
+
+    fired = fire_slots(
+        store, [SlotFire(j, j["next_fire_at"] + DAY_MS) for j in jobs], Trigger.SCHEDULE, now=now
+    )
+
+    assert sorted(r["job_id"] for r in fired) == sorted(j["_id"] for j in jobs)
+    runs = {run["job_id"]: run["_id"] for run in fired}
+    for job in jobs:
+        after = store.jobs.find_one({"_id": job["_id"]}) or {}
+        assert after["pending_run_id"] == runs[job["_id"]] and after["running_run_id"] is None
+
+
+def test_a_run_fired_one_by_one_and_never_sent_is_found_until_marked_sent(
+    any_store: Store,
+) -> None:
+    """A slot fired on its own (a clean-up slot, or a bulk claim that lost and was retried)
+    whose ticker stopped before sending: the next leader sends it at once, rather than only
+    after the stale-run period."""
+    store = any_store
+    (job,) = _daily_jobs(store, 1)
+    now = job["next_fire_at"]
+    run = fire_slot(store, job, Trigger.SCHEDULE, following=now + DAY_MS, now=now)
+    assert run is not None
+    assert [r["_id"] for r in unsent_runs(store)] == [run["_id"]]
+    mark_sent(store, [run])
+    assert unsent_runs(store) == []

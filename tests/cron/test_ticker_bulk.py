@@ -3,6 +3,8 @@ part-way loses none of the batch's slots."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -96,3 +98,57 @@ def test_a_new_leader_sends_the_runs_a_killed_leader_claimed_but_never_sent(
     leader._lead_once()  # still leading: nothing is sent again
     assert broker.queues["runs"].qsize() == 3
     assert store.runs.count_documents({}) == 3
+
+
+def test_a_job_whose_next_slot_cannot_be_worked_out_does_not_stop_the_others(
+    store: Store, redis: Any, broker: StubBroker
+) -> None:
+    """One job the schedule code fails on (here its project's timezone is unknown to this
+    host's tz database) must not stop every other job of the farm from firing: each tick
+    would raise on it first, for ever."""
+    jobs = _jobs(store, 3)
+    store.projects.update_one({"_id": jobs[0]["project_id"]}, {"$set": {"timezone": "Mars/Base"}})
+    ticker = Ticker(store=store, client=redis, broker=broker)
+    due = from_ms(max(job["next_fire_at"] for job in jobs))
+
+    assert ticker.tick(due) == 3  # the bad job's due slot fires too
+    assert broker.queues["runs"].qsize() == 3
+    bad = store.jobs.find_one({"_id": jobs[0]["_id"]}) or {}
+    assert bad["next_fire_at"] is None  # taken off the due list, not fired on every tick
+    assert ticker.tick(due) == 0
+
+
+def test_an_unexpected_error_in_a_pass_does_not_end_the_ticker(
+    store: Store, redis: Any, broker: StubBroker
+) -> None:
+    (job,) = _jobs(store, 1)
+    ticker = Ticker(
+        store=store,
+        client=redis,
+        broker=broker,
+        lease_s=1,
+        poll_s=0.1,
+        clock=lambda: from_ms(job["next_fire_at"]),
+    )
+    real_tick = ticker.tick
+    failures = []
+
+    def tick_failing_once(now: Any = None) -> int:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("a bug")
+        return real_tick(now)
+
+    ticker.tick = tick_failing_once  # type: ignore[method-assign]
+    thread = threading.Thread(target=ticker.run_forever, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while broker.queues["runs"].qsize() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert thread.is_alive()
+        assert broker.queues["runs"].qsize() == 1  # it went on leading and fired the job
+    finally:
+        ticker.stop()
+        thread.join(5)
+    assert not thread.is_alive()
