@@ -10,7 +10,7 @@ from bson.errors import InvalidDocument
 from flask import Flask
 from flask_smorest import Api
 from flask_smorest.pagination import PaginationMetadataSchema
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -122,17 +122,25 @@ def register_error_handlers(app: Flask) -> None:
     def _too_deep(error: RecursionError) -> Any:
         return _payload(400, "the JSON body is nested too deeply"), 400
 
+    @app.errorhandler(DuplicateKeyError)
+    def _raced(error: DuplicateKeyError) -> Any:
+        log.info("a concurrent request stored the same document first: %s", error)
+        return _payload(
+            409, "the same object was stored by another request at the same time; try again"
+        ), 409
+
     @app.errorhandler(PyMongoError)
     def _store_down(error: PyMongoError) -> Any:
-        log.warning("database unavailable: %s", error)
         if isinstance(error, ConnectionFailure):
+            log.warning("database unavailable: %s", error)
             message = (
                 "the database cannot be reached right now; try again shortly (queued runs and "
                 "schedules resume by themselves when it is back)"
             )
         else:
-            message = "the database is unavailable; try again shortly"
-        return _payload(503, message), 503
+            log.error("the database refused an operation: %r", error)
+            message = "the database could not carry out the request; try again shortly"
+        return _payload(503, message), 503, {"Retry-After": "5"}
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:

@@ -128,3 +128,31 @@ def test_over_nx27017_values_bson_cannot_hold_answer_422(nx_tenant: Any) -> None
     far_page = nx_tenant.get("/projects/?page=99999999999999999999")
     assert 400 <= far_page.status_code < 500
     assert nx_tenant.get("/projects/").json == []
+
+
+def test_a_request_racing_another_for_the_same_document_answers_409(
+    tenant: Any, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pymongo.errors import DuplicateKeyError
+
+    def raced(*args: Any, **kwargs: Any) -> Any:
+        raise DuplicateKeyError("E11000 duplicate key error")
+
+    monkeypatch.setattr(type(store.projects), "insert_one", raced)
+    answer = tenant.post("/projects/", {"name": "Shop"})
+    assert answer.status_code == 409
+    assert "another request at the same time" in answer.json["message"]
+
+
+def test_a_database_outage_answers_503_with_retry_after(
+    tenant: Any, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise ServerSelectionTimeoutError("127.0.0.1:27017: connection refused")
+
+    monkeypatch.setattr(type(store.projects), "find", down)
+    answer = tenant.get("/projects/")
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert "cannot be reached right now" in answer.json["message"]
