@@ -152,7 +152,7 @@ def _print_stages(steps: Sequence[Step], records: int, bare: dict[str, dict[str,
                 "/".join(str(imported.get(k, "-")) for k in ("inserted", "updated", "unchanged")),
                 _maybe(database.get("records_written")),
                 _maybe(database.get("index_buckets_written")),
-                "/".join(str(database.get(f"changes_{k}", "-")) for k in ("insert", "update")),
+                "/".join(_changes(database, exported, k) for k in ("insert", "update")),
                 _maybe(exported.get("written")),
                 _maybe(exported.get("acknowledged")),
             ]
@@ -181,6 +181,13 @@ def _print_stages(steps: Sequence[Step], records: int, bare: dict[str, dict[str,
 
 
 _STAGES = ("import", "database", "export")
+
+
+def _changes(database: dict[str, int], exported: dict[str, int], op: str) -> str:
+    """Changes of kind `op` the run wrote: at the commit, or (a file channel publishing in the
+    same run) after its publication."""
+    found = [c[f"changes_{op}"] for c in (database, exported) if f"changes_{op}" in c]
+    return str(sum(found)) if found else "-"
 
 
 def _print_writes(steps: Sequence[Step]) -> None:

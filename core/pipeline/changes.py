@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from enum import StrEnum
 from typing import Any
 
@@ -37,6 +37,8 @@ class ChangeState(StrEnum):
     STOPPED = "stopped"  # failed the same way too often: a person must act, then reset it
 
 
+#: on a channel: the run whose changes to it are deferred until it has published (`defer`)
+UNSETTLED = "unsettled_run_id"
 OPEN_STATES = (ChangeState.PENDING, ChangeState.UNAPPROVED, ChangeState.FAILED)
 DEFAULT_MAX_IDENTICAL_FAILURES = 5
 RETRY_BASE_S = 60
@@ -86,6 +88,8 @@ class ChannelChanges:
         self.read_only = set(channel.get("read_only_fields") or [])
         #: keys whose change `acknowledge` stopped (the same failure too often)
         self.stopped_keys: set[str] = set()
+        #: keys whose change `update(..., delivered=True)` wrote as done
+        self.delivered_keys: list[str] = []
 
     def view(self, data: dict[str, Any] | None) -> dict[str, Any] | None:
         """The record as this channel gets it; None when its rules filter it out."""
@@ -96,21 +100,34 @@ class ChannelChanges:
             return None
         return content_hash({k: v for k, v in view.items() if k not in self.read_only})
 
-    def update(self, items: Iterable[tuple[str, dict[str, Any] | None]]) -> dict[str, int]:
+    def update(
+        self,
+        items: Iterable[tuple[str, dict[str, Any] | None]],
+        *,
+        delivered: bool = False,
+        guard: Callable[[], None] | None = None,
+    ) -> dict[str, int]:
         """Bring the change documents of these records (key, data or None when gone) up to date;
-        returns counts of the changes now pending by kind."""
+        returns counts of the changes by kind. `delivered`: the channel already has these
+        records (a file channel that just published them), so each change is written once,
+        as done with its hash acknowledged, instead of pending and then acknowledged; the
+        delivered keys are in `delivered_keys`. `guard` is called before each batch's write."""
         counts = {"insert": 0, "update": 0, "delete": 0, "unchanged": 0}
         batch: list[tuple[str, dict[str, Any] | None]] = []
         for item in items:
             batch.append(item)
             if len(batch) >= BATCH:
-                self._update_batch(batch, counts)
+                self._update_batch(batch, counts, delivered, guard)
                 batch = []
-        self._update_batch(batch, counts)
+        self._update_batch(batch, counts, delivered, guard)
         return counts
 
     def _update_batch(
-        self, batch: list[tuple[str, dict[str, Any] | None]], counts: dict[str, int]
+        self,
+        batch: list[tuple[str, dict[str, Any] | None]],
+        counts: dict[str, int],
+        delivered: bool = False,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         if not batch:
             return
@@ -134,16 +151,21 @@ class ChannelChanges:
                 op = "insert"
             else:
                 op = "update"
-            if doc and doc["state"] != ChangeState.DONE and doc.get("hash") == target:
-                counts[op] += 1  # already pending as it should be
+            counts[op] += 1
+            if delivered:
+                self.delivered_keys.append(key)
+                writes.append(self._doc(doc, key, op, target, ChangeState.DONE, now, acked=True))
                 continue
+            if doc and doc["state"] != ChangeState.DONE and doc.get("hash") == target:
+                continue  # already pending as it should be
             state = ChangeState.PENDING
             if op == "insert" and not self.channel.get("auto_absorb", True):
                 approved = doc is not None and doc.get("approved")
                 state = ChangeState.PENDING if approved else ChangeState.UNAPPROVED
-            counts[op] += 1
             writes.append(self._doc(doc, key, op, target, state, now))
         if writes:
+            if guard is not None:
+                guard()
             self.store.changes.bulk_write(writes, ordered=False)
 
     def _doc(
@@ -154,7 +176,10 @@ class ChannelChanges:
         target: str | None,
         state: ChangeState,
         now: int,
+        *,
+        acked: bool = False,
     ) -> ReplaceOne[Any]:
+        """The change document of `key`; `acked`: delivered, `target` is its acknowledged hash."""
         cid = self.channel["_id"]
         fresh = {
             "_id": change_id(cid, key),
@@ -164,7 +189,7 @@ class ChannelChanges:
             "op": op,
             "state": state.value,
             "hash": target,
-            "acked_hash": doc.get("acked_hash") if doc else None,
+            "acked_hash": target if acked else doc.get("acked_hash") if doc else None,
             "approved": bool(doc.get("approved")) if doc else False,
             "attempts": 0,
             "identical_failures": 0,
@@ -175,34 +200,70 @@ class ChannelChanges:
         }
         return ReplaceOne({"_id": fresh["_id"]}, fresh, upsert=True)
 
-    def recompute(self) -> dict[str, int]:
-        """Recompute every record's change (after reset clocks, new rules or a crash)."""
+    def recompute(
+        self,
+        *,
+        delivered: bool = False,
+        guard: Callable[[], None] | None = None,
+        keys: Container[str] | None = None,
+    ) -> dict[str, int]:
+        """Recompute every record's change (after reset clocks, new rules or a crash);
+        `delivered` and `guard` as for `update`. `keys`: every record's key, when known (the
+        index a commit just wrote), so that a large catalog's keys are not collected again."""
         pid = self.project["_id"]
         present: set[str] = set()
 
         def current() -> Iterator[tuple[str, dict[str, Any] | None]]:
             for doc in self.store.records.find({"project_id": pid}, {"key": 1, "data": 1}):
-                present.add(doc["key"])
+                if keys is None:
+                    present.add(doc["key"])
                 yield doc["key"], doc["data"]
 
-        counts = self.update(current())
+        counts = self.update(current(), delivered=delivered, guard=guard)
         gone = (
             (doc["key"], None)
             for doc in self.store.changes.find({"connection_id": self.channel["_id"]}, {"key": 1})
-            if doc["key"] not in present
+            if doc["key"] not in (present if keys is None else keys)
         )
-        for name, value in self.update(list(gone)).items():
+        for name, value in self.update(list(gone), delivered=delivered, guard=guard).items():
             counts[name] += value
-        self.store.connections.update_one(
-            {"_id": self.channel["_id"]},
-            {"$set": {"rules_fingerprint": rules_fingerprint(self.project, self.channel)}},
-        )
-        self.channel["rules_fingerprint"] = rules_fingerprint(self.project, self.channel)
+        fields: dict[str, Any] = {
+            "rules_fingerprint": rules_fingerprint(self.project, self.channel),
+            UNSETTLED: None,
+        }
+        if self.channel.get(UNSETTLED):
+            # a file channel may have published what its changes do not say: publish again
+            fields["published_fingerprint"] = None
+        self.store.connections.update_one({"_id": self.channel["_id"]}, {"$set": fields})
+        self.channel.update(fields)
         return counts
 
     def needs_recompute(self) -> bool:
-        return self.channel.get("rules_fingerprint") != rules_fingerprint(
-            self.project, self.channel
+        """After new rules, or when a run that deferred this channel's changes (`defer`)
+        ended before writing them."""
+        return bool(self.channel.get(UNSETTLED)) or self.channel.get(
+            "rules_fingerprint"
+        ) != rules_fingerprint(self.project, self.channel)
+
+    def can_defer(self) -> bool:
+        """Whether this run's changes may be written only once the channel has published them:
+        not while records wait for approval (a publication leaves those out)."""
+        return bool(self.channel.get("auto_absorb", True)) and not self.has_any(
+            [ChangeState.UNAPPROVED]
+        )
+
+    def defer(self, run_id: str) -> None:
+        """Note on the channel that `run_id` committed records whose changes it writes only
+        after publishing them (`update(..., delivered=True)`). Until `settled`, a later run
+        recomputes every change of the channel, so a crash in between loses no update."""
+        self.store.connections.update_one(
+            {"_id": self.channel["_id"]}, {"$set": {UNSETTLED: run_id}}
+        )
+
+    def settled(self, extra: dict[str, Any] | None = None) -> None:
+        """The deferred changes are written (`extra`: more fields to set in the same write)."""
+        self.store.connections.update_one(
+            {"_id": self.channel["_id"]}, {"$set": {UNSETTLED: None, **(extra or {})}}
         )
 
     def open_changes(

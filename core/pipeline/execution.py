@@ -27,7 +27,7 @@ from core.issues import WHOLE_SOURCE, clear_issues, record_issues
 from core.maintenance import run_integrity
 from core.models import JobKind, Trigger
 from core.pipeline.changes import ChannelChanges
-from core.pipeline.exporter import Exporter
+from core.pipeline.exporter import Deferred, Exporter
 from core.pipeline.importer import Importer, ImportResult
 from core.pipeline.tasks import TaskState
 from core.store import Store
@@ -35,6 +35,11 @@ from plugins.base import ChangeResult, Connector, ConnectorContext, Record, Task
 from plugins.registry import UnknownConnector, get_connector
 
 PROGRESS_EVERY_S = 1.0
+
+
+def _nothing() -> None:
+    return None
+
 
 SubmitRun = Callable[[dict[str, Any], int | None], None]
 
@@ -61,6 +66,9 @@ class RunExecution:
         self.stages: list[dict[str, Any]] = []
         #: the record index (key → hash) this run's import committed, handed to the export
         self.index: dict[str, int] | None = None
+        #: changes the commit left for the file channels this run publishes (`Deferred`)
+        self.deferred: Deferred | None = None
+        self._spool_close: Callable[[], None] = _nothing
         self._progress_saved_at = 0.0
         if project is None:
             project = store.projects.find_one({"_id": run["project_id"]})
@@ -83,10 +91,13 @@ class RunExecution:
         if kind == JobKind.TASK:
             self._task(connections)
             return
-        if kind in (JobKind.SYNC, JobKind.FETCH):
-            self._import(connections)
-        if kind in (JobKind.SYNC, JobKind.SEND):
-            self._export(connections)
+        try:
+            if kind in (JobKind.SYNC, JobKind.FETCH):
+                self._import(connections)
+            if kind in (JobKind.SYNC, JobKind.SEND):
+                self._export(connections)
+        finally:
+            self._spool_close()
 
     # --- stages -----------------------------------------------------------------------------
 
@@ -180,10 +191,10 @@ class RunExecution:
         self._stage("import", read)
         assert result is not None
         done = result
-        try:
-            self._stage("database", lambda: self._commit(importer, done, connections))
-            self.index = done.hashes
-        finally:
+        self._spool_close = done.spool.close  # the export may read it (`self.deferred`)
+        self._stage("database", lambda: self._commit(importer, done, connections))
+        self.index = done.hashes
+        if self.deferred is None:
             done.spool.close()
         after = done.before + done.counts["inserted"] - done.counts["deleted"]
         self._alert(records_before=done.before, records_after=after)
@@ -240,16 +251,30 @@ class RunExecution:
         counts = importer.commit(result, self.run["_id"])
         key_field = self._key_field(connections)
         full = result.recovering or bool(self.project.get("full_rescan"))
+        changed = result.spool.count > 0 or bool(result.deleted)
+        publishing = self._file_channels_published(connections) if changed else set()
+        deferred: set[str] = set()
+        recomputed: set[str] = set()
         # Paused channels keep their changes up to date too, to send them once resumed.
         for channel in self._channels(self.all_connections, all_channels=True):
             self._guard()
             changes = ChannelChanges(self.store, self.project, channel, key_field)
-            if full or changes.needs_recompute():
-                found = changes.recompute()
+            everything = full or changes.needs_recompute()
+            if channel["_id"] in publishing and changes.can_defer():
+                # written once the file is published, as done (see Exporter.export_file)
+                changes.defer(self.run["_id"])
+                deferred.add(channel["_id"])
+                if everything:
+                    recomputed.add(channel["_id"])
+                continue
+            if everything:
+                found = changes.recompute(keys=result.hashes)
             else:
                 found = changes.update(self._changed_items(result))
             for op in ("insert", "update", "delete"):
                 counts[f"changes_{op}"] = counts.get(f"changes_{op}", 0) + found[op]
+        if deferred:
+            self.deferred = Deferred(deferred, partial(self._changed_items, result), recomputed)
         self._guard()
         importer.finish_commit()
         if self.project.get("full_rescan"):
@@ -257,6 +282,19 @@ class RunExecution:
                 {"_id": self.project["_id"]}, {"$set": {"full_rescan": False}}
             )
         return counts
+
+    def _file_channels_published(self, connections: list[dict[str, Any]]) -> set[str]:
+        """The file channels this run publishes right after its commit."""
+        if self.run["job_kind"] != JobKind.SYNC:
+            return set()
+        found = set()
+        for channel in self._channels(connections):
+            try:
+                if get_connector(channel["connector"]).channel_kind == "file":
+                    found.add(channel["_id"])
+            except UnknownConnector:
+                continue  # left out of the export, with an issue
+        return found
 
     @staticmethod
     def _changed_items(result: ImportResult) -> Iterator[tuple[str, Record | None]]:
@@ -305,11 +343,17 @@ class RunExecution:
             run_id=self.run["_id"],
             retry_every_failed=self.run["trigger"] == Trigger.CLEANUP,
             index=self.index,
+            deferred=self.deferred,
         )
         channels = self._channels(connections)
         kinds = {c["_id"]: self._kind_of(c) for c in channels}
-        for channel in (c for c in channels if kinds[c["_id"]] == "file"):
-            self._stage(f"export:{channel['name']}", partial(exporter.export_file, channel))
+        files = [c for c in channels if kinds[c["_id"]] == "file"]
+        try:
+            for channel in files:
+                self._stage(f"export:{channel['name']}", partial(exporter.export_file, channel))
+        except Exception:
+            exporter.write_deferred(files)  # those not published get their changes pending
+            raise
         for channel in (c for c in channels if kinds[c["_id"]] == "api"):
             try:
                 self._stage(f"send:{channel['name']}", partial(exporter.send, channel))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from core.clock import now_ms
@@ -17,10 +18,26 @@ from core.pipeline.changes import (
 )
 from core.pipeline.hashing import content_hash
 from core.store import Store
-from plugins.base import Change, Connector
+from plugins.base import Change, Connector, Record
 
 ACK_BATCH = 1000
 BROKEN_SEND_BACKOFF_MS = 15 * 60 * 1000
+
+
+@dataclass
+class Deferred:
+    """Changes a run's commit left unwritten for file channels it publishes next: written
+    once, after the publication (see `Exporter.export_file` and `ChannelChanges.defer`)."""
+
+    channel_ids: set[str]
+    #: the records the commit changed (key, data or None when deleted); may be read again
+    items: Callable[[], Iterable[tuple[str, Record | None]]]
+    #: channels whose every change is to be recomputed (`ChannelChanges.recompute`)
+    full: set[str]
+
+
+def _unguarded() -> None:
+    return None
 
 
 class Exporter:
@@ -34,6 +51,7 @@ class Exporter:
         run_id: str,
         retry_every_failed: bool = False,
         index: dict[str, int] | None = None,
+        deferred: Deferred | None = None,
     ) -> None:
         self.store = store
         self.project = project
@@ -43,6 +61,9 @@ class Exporter:
         self.retry_every_failed = retry_every_failed
         #: the record index this run's import committed (key → hash), when it imported
         self.index = index
+        self.deferred = deferred
+        #: called before writes that need the run to still hold its project
+        self.guard: Callable[[], None] = _unguarded
 
     def changes_of(self, channel: dict[str, Any]) -> ChannelChanges:
         changes = ChannelChanges(self.store, self.project, channel, self.key_field)
@@ -53,15 +74,26 @@ class Exporter:
     def export_file(self, channel: dict[str, Any]) -> dict[str, int]:
         """Publish the channel's view of the catalog; then every open change is delivered.
         When nothing changed for it since its last publication (no open change, same settings
-        and rules, the file still there), the catalog is not read again."""
-        changes = self.changes_of(channel)
+        and rules, the file still there), the catalog is not read again.
+
+        When this run's commit deferred the channel's changes (`Deferred`), they are written
+        after the file is in place, each once and already done; when the publication fails,
+        they are written pending, as a commit writes them."""
+        deferred = (
+            self.deferred if self.deferred and channel["_id"] in self.deferred.channel_ids else None
+        )
+        if deferred is None:
+            changes = self.changes_of(channel)
+        else:  # a recompute, if one is due, is deferred as well
+            changes = ChannelChanges(self.store, self.project, channel, self.key_field)
         connector = self.connector_for(channel)
         fingerprint = content_hash(
             [channel.get("settings"), rules_fingerprint(self.project, channel)]
         )
         open_states = [ChangeState.PENDING.value, ChangeState.FAILED.value]
         if (
-            not changes.has_any(open_states)
+            deferred is None
+            and not changes.has_any(open_states)
             and channel.get("published_fingerprint") == fingerprint
             and connector.published()
         ):
@@ -75,10 +107,26 @@ class Exporter:
         catalog = ChannelCatalog(
             self.store, self.project, channel, changes, held_back, index=self.index
         )
-        counts = connector.publish(catalog)
+        try:
+            counts = connector.publish(catalog)
+        except Exception:
+            self.write_deferred([channel])
+            raise
         with_issues = {
             d["key"] for d in self.store.issues.find({"connection_id": channel["_id"]}, {"key": 1})
         }
+        if deferred is not None:
+            deferred.channel_ids.discard(channel["_id"])
+            if channel["_id"] in deferred.full:
+                found = changes.recompute(delivered=True, guard=self.guard, keys=self.index)
+            else:
+                found = changes.update(deferred.items(), delivered=True, guard=self.guard)
+            for op in ("insert", "update", "delete"):
+                counts[f"changes_{op}"] = found[op]
+            counts["acknowledged"] = len(changes.delivered_keys)
+            clear_issues(
+                self.store, channel["_id"], (k for k in changes.delivered_keys if k in with_issues)
+            )
         for state in open_states:  # one state at a time: see `changes_in_states`
             while True:  # acknowledged in batches: a first publication may deliver millions
                 batch = list(
@@ -88,6 +136,7 @@ class Exporter:
                 )
                 if not batch:
                     break
+                self.guard()
                 acked = changes.acknowledge((d, True, None, None) for d in batch)
                 for name, value in acked.items():
                     counts[name] = counts.get(name, 0) + value
@@ -96,10 +145,28 @@ class Exporter:
                     channel["_id"],
                     (d["key"] for d in batch if d["key"] in with_issues),
                 )
-        self.store.connections.update_one(
-            {"_id": channel["_id"]}, {"$set": {"published_fingerprint": fingerprint}}
-        )
+        published = {"published_fingerprint": fingerprint}
+        if deferred is not None:
+            changes.settled(published)
+        else:
+            self.store.connections.update_one({"_id": channel["_id"]}, {"$set": published})
         return counts
+
+    def write_deferred(self, channels: list[dict[str, Any]]) -> None:
+        """Write pending, as a commit does, the deferred changes of these channels that did
+        not publish (their publication, or an earlier channel's, failed)."""
+        if self.deferred is None:
+            return
+        for channel in channels:
+            if channel["_id"] in self.deferred.channel_ids:
+                self.guard()
+                changes = ChannelChanges(self.store, self.project, channel, self.key_field)
+                if channel["_id"] in self.deferred.full:
+                    changes.recompute(keys=self.index)
+                else:
+                    changes.update(self.deferred.items())
+                changes.settled()
+                self.deferred.channel_ids.discard(channel["_id"])
 
     def send(self, channel: dict[str, Any]) -> dict[str, int]:
         """Send pending (and previously failed) changes; each record succeeds or fails alone."""

@@ -64,18 +64,18 @@ class _Diff:
     """Sorts each record read into inserted, updated or unchanged against the previous state
     (`known`); changed records go to the spool. A key read is marked seen by storing its
     previous hash inverted (`~hash`, negative, as hashes are unsigned), so the map still holds
-    every hash and can become the new index without a second load."""
+    every hash and can become the new index without a second load. A new key is entered the
+    same way (its own hash inverted), so no second set of keys is held."""
 
     def __init__(self, known: dict[str, int], spool: RecordSpool, counts: dict[str, int]):
         self.known = known
         self.spool = spool
         self.counts = counts
-        self.new_keys: set[str] = set()
 
     def add(self, key: str, data: Record) -> bool:
         """False when `key` was already read in this run."""
         previous = self.known.get(key)
-        if (previous is not None and previous < 0) or key in self.new_keys:
+        if previous is not None and previous < 0:
             return False
         for value in data.values():
             if type(value) is not str:
@@ -83,7 +83,7 @@ class _Diff:
                 break
         digest = content_hash_int(data)
         if previous is None:
-            self.new_keys.add(key)
+            self.known[key] = ~digest
             self.counts["inserted"] += 1
             self.spool.append(key, data, f"{digest:016x}")
         else:
@@ -281,9 +281,9 @@ class Importer:
             result.hashes = None
         else:
             known = result.hashes
-            upserts: Iterator[tuple[str, str]] = ((k, h) for k, _, h in result.spool)
+            upserts: Iterator[tuple[str, str | int]] = ((k, h) for k, _, h in result.spool)
             if known is not None:
-                upserts = self._noted(upserts, known)
+                upserts = self._noted(result.spool, known)
             buckets = self.index.apply(upserts, result.deleted)
             result.hashes = self._new_index(known, result.deleted)
         return {
@@ -293,12 +293,12 @@ class Importer:
         }
 
     @staticmethod
-    def _noted(
-        upserts: Iterator[tuple[str, str]], known: dict[str, int]
-    ) -> Iterator[tuple[str, str]]:
-        for key, digest in upserts:
-            known[key] = int(digest, 16)
-            yield key, digest
+    def _noted(spool: RecordSpool, known: dict[str, int]) -> Iterator[tuple[str, str | int]]:
+        """(key, hash) of the written records, each noted in `known`; the index holds the
+        same int, not a second copy."""
+        for key, _, digest in spool:
+            known[key] = value = int(digest, 16)
+            yield key, value
 
     @staticmethod
     def _new_index(known: dict[str, int] | None, deleted: list[str]) -> dict[str, int] | None:

@@ -68,12 +68,13 @@ class RecordIndex:
             )
         }
 
-    def apply(self, upserts: Iterable[tuple[str, str]], deletes: Iterable[str]) -> int:
-        """Write the buckets touched by `upserts` (key, hex hash) and `deletes`; returns how
-        many bucket documents were written."""
-        changes: dict[int, dict[str, str | None]] = defaultdict(dict)
+    def apply(self, upserts: Iterable[tuple[str, str | int]], deletes: Iterable[str]) -> int:
+        """Write the buckets touched by `upserts` (key, hash as hex digits or as an int) and
+        `deletes`; returns how many bucket documents were written. Hashes are held as ints
+        until written: a first import passes a million, sharing the ints of the run's map."""
+        changes: dict[int, dict[str, int | None]] = defaultdict(dict)
         for key, digest in upserts:
-            changes[bucket_of(key)][key] = digest
+            changes[bucket_of(key)][key] = digest if isinstance(digest, int) else int(digest, 16)
         for key in deletes:
             changes[bucket_of(key)][key] = None
         if not changes:
@@ -83,7 +84,7 @@ class RecordIndex:
             self._rewrite({b: changes[b] for b in buckets[start : start + BUCKETS_AT_ONCE]})
         return len(buckets)
 
-    def _rewrite(self, changes: dict[int, dict[str, str | None]]) -> None:
+    def _rewrite(self, changes: dict[int, dict[str, int | None]]) -> None:
         ids = [_bucket_id(self.project_id, b) for b in changes]
         current = {
             doc["bucket"]: doc for doc in self.store.record_index.find({"_id": {"$in": ids}})
@@ -95,7 +96,7 @@ class RecordIndex:
                 if edit is None:
                     entries.pop(key, None)
                 else:
-                    entries[key] = int(edit, 16)
+                    entries[key] = edit
             doc = {
                 "_id": _bucket_id(self.project_id, bucket),
                 "project_id": self.project_id,

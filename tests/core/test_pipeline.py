@@ -140,7 +140,8 @@ def test_changed_records_become_pending_changes_and_are_acknowledged_when_sent(
     RecordingChannel.received.clear()
     shop.write_feed(["A-1,Red shirt,18.00", "A-2,Blue shirt,21.50"])
     run = shop.run()
-    assert shop.stage(run, "database")["changes_update"] == 2  # the file channel and this one
+    assert shop.stage(run, "database")["changes_update"] == 1  # this one; the file's: below
+    assert shop.stage(run, "export:file")["changes_update"] == 1
     assert [(c.key, c.op, c.data["price"]) for c in RecordingChannel.received] == [
         ("A-1", "update", "18.00")
     ]
@@ -705,3 +706,100 @@ def test_the_export_publishes_from_the_index_the_import_just_committed(
 
 def _index_of(shop: Shop) -> tuple[Store, str]:
     return shop.store, shop.project["_id"]
+
+
+def test_a_file_channel_publishing_in_the_run_gets_its_changes_done_in_one_write(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[tuple[str, str]] = []
+    original = shop.store.changes.bulk_write
+
+    def bulk_write(requests: list[Any], **kwargs: Any) -> Any:
+        writes.extend((type(r).__name__, r._doc["state"]) for r in requests)
+        return original(requests, **kwargs)
+
+    monkeypatch.setattr(shop.store.changes, "bulk_write", bulk_write)
+    shop.run()
+    assert writes == [("ReplaceOne", "done")] * 2  # the first publication too
+    writes.clear()
+    before = shop.changes(shop.file)["A-1"]
+    shop.write_feed(["A-1,Red shirt,18.00", "A-2,Blue shirt,21.50"])
+    run = shop.run()
+    assert run["state"] == RunState.SUCCEEDED, run["error"]
+    assert shop.exported()[0]["price"] == "18.00"
+    change = shop.changes(shop.file)["A-1"]
+    assert (change["op"], change["state"]) == ("update", "done")
+    assert change["hash"] == change["acked_hash"] != before["acked_hash"]
+    assert writes == [("ReplaceOne", "done")]  # not written pending, then acknowledged
+    assert shop.stage(run, "export:file")["acknowledged"] == 1
+    channel = shop.store.connections.find_one({"_id": shop.file["_id"]}) or {}
+    assert channel["unsettled_run_id"] is None
+
+
+def test_a_file_channel_whose_publication_fails_keeps_its_changes_pending(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plugins.file import FileConnector
+
+    shop.run()
+    shop.write_feed(["A-1,Red shirt,18.00", "A-2,Blue shirt,21.50"])
+    publish = FileConnector.publish
+
+    def broken(self: FileConnector, catalog: Any) -> dict[str, int]:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(FileConnector, "publish", broken)
+    run = shop.run()
+    assert run["state"] == RunState.FAILED and "No space left" in run["error"]["message"]
+    pending = shop.changes(shop.file, "pending")
+    assert list(pending) == ["A-1"] and pending["A-1"]["op"] == "update"
+    assert shop.exported()[0]["price"] == "19.90"
+    monkeypatch.setattr(FileConnector, "publish", publish)
+    assert shop.run()["state"] == RunState.SUCCEEDED
+    assert shop.exported()[0]["price"] == "18.00"
+    assert {c["state"] for c in shop.changes(shop.file).values()} == {"done"}
+
+
+def test_a_run_cut_short_after_publishing_before_writing_its_changes_loses_nothing(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.pipeline.changes import ChannelChanges
+
+    shop.run()
+    shop.write_feed(["A-1,Red shirt,18.00", "A-2,Blue shirt,21.50"])
+    update = ChannelChanges.update
+
+    def cut_short(self: ChannelChanges, items: Any, **kwargs: Any) -> dict[str, int]:
+        if kwargs.get("delivered"):
+            raise ConnectionError("the database went away")
+        return update(self, items, **kwargs)
+
+    monkeypatch.setattr(ChannelChanges, "update", cut_short)
+    assert shop.run()["state"] == RunState.FAILED
+    assert shop.exported()[0]["price"] == "18.00"  # the file was in place
+    monkeypatch.setattr(ChannelChanges, "update", update)
+    # Back to the old price: the channel must get it, though the change documents still
+    # hold the old price as the one the channel acknowledged.
+    shop.write_feed(["A-1,Red shirt,19.90", "A-2,Blue shirt,21.50"])
+    run = shop.run()
+    assert run["state"] == RunState.SUCCEEDED, run["error"]
+    assert shop.exported()[0]["price"] == "19.90"
+    changes = shop.changes(shop.file)
+    assert all(c["state"] == "done" and c["acked_hash"] == c["hash"] for c in changes.values())
+
+
+def test_a_file_channel_holding_records_for_approval_gets_its_changes_as_before(
+    shop: Shop,
+) -> None:
+    update_connection(shop.store, shop.project, shop.file["_id"], {"auto_absorb": False})
+    shop.run()
+    assert set(shop.changes(shop.file, "unapproved")) == {"A-1", "A-2"}
+    assert shop.exported() == []
+    shop.store.changes.update_many(
+        {"_id": f"{shop.file['_id']}:A-1"}, {"$set": {"state": "pending", "approved": True}}
+    )
+    shop.write_feed(["A-1,Red shirt,18.00", "A-2,Blue shirt,21.50"])
+    run = shop.run()
+    assert run["state"] == RunState.SUCCEEDED, run["error"]
+    assert [row["sku"] for row in shop.exported()] == ["A-1"]
+    assert set(shop.changes(shop.file, "unapproved")) == {"A-2"}
