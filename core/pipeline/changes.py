@@ -359,7 +359,11 @@ class ChannelChanges:
                     "last_error": error,
                     "updated_at": now,
                 }
-            writes.append(ReplaceOne({"_id": doc["_id"]}, updated))
+            # only over the document as it was read: a change the ticker expired, or one
+            # sent again since, is not overwritten by a late answer about an earlier send
+            writes.append(
+                ReplaceOne({"_id": doc["_id"], "updated_at": doc.get("updated_at")}, updated)
+            )
             if len(writes) >= BATCH:
                 self.store.changes.bulk_write(writes, ordered=False)
                 writes = []

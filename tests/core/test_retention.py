@@ -229,3 +229,23 @@ def test_retention_and_expiry_work_over_the_socket_on_nx_27017(nx_store: Store) 
     assert expire_sending_changes(store, 6 * HOUR_MS, now=NOW) == 1
     states = {doc["key"]: doc["state"] for doc in store.changes.find()}
     assert states == {"sku1": "failed", "sku2": "sending"}
+
+
+def test_a_late_result_does_not_overwrite_a_change_the_ticker_expired_meanwhile(
+    store: Store,
+) -> None:
+    from core.pipeline.changes import ChannelChanges
+
+    store.connections.insert_one({"_id": "con_shop", "project_id": "prj_1", "role": "channel"})
+    store.changes.insert_one({**_sending("sku1", 7), "hash": "h2", "updated_at": NOW - 1})
+    changes = ChannelChanges(store, {"_id": "prj_1", "rules": []}, {"_id": "con_shop"})
+    read_before_expiry = changes.sending(["sku1"])["sku1"]
+    assert expire_sending_changes(store, 6 * HOUR_MS, now=NOW) == 1
+
+    changes.acknowledge([(read_before_expiry, True, None, None)])
+
+    kept = store.changes.find_one({"_id": "con_shop:sku1"})
+    assert kept is not None and kept["state"] == "failed"  # sent again after its backoff
+    assert kept["last_error"]["code"] == NO_RESULT and kept.get("acked_hash") != "h2"
+    fresh = changes.sending(["sku1"])
+    assert fresh == {}  # nothing is left sending under the old ticket
