@@ -229,13 +229,15 @@ class ChannelChanges:
             counts[name] += value
         fields: dict[str, Any] = {
             "rules_fingerprint": rules_fingerprint(self.project, self.channel),
-            UNSETTLED: None,
         }
-        if self.channel.get(UNSETTLED):
+        noted = self.channel.get(UNSETTLED)
+        if noted:
             # a file channel may have published what its changes do not say: publish again
             fields["published_fingerprint"] = None
         self.store.connections.update_one({"_id": self.channel["_id"]}, {"$set": fields})
-        self.channel.update(fields)
+        if noted:
+            self.settled(noted)  # only that run's note: a later run's stays
+        self.channel.update(fields, **{UNSETTLED: None})
         return counts
 
     def needs_recompute(self) -> bool:
@@ -260,10 +262,13 @@ class ChannelChanges:
             {"_id": self.channel["_id"]}, {"$set": {UNSETTLED: run_id}}
         )
 
-    def settled(self, extra: dict[str, Any] | None = None) -> None:
-        """The deferred changes are written (`extra`: more fields to set in the same write)."""
+    def settled(self, run_id: str, extra: dict[str, Any] | None = None) -> None:
+        """The changes `run_id` deferred are written (`extra`: more fields to set in the same
+        write). Only while the note is still `run_id`'s: a later run may have noted its own
+        deferred changes meanwhile, and its note must survive until they are written."""
         self.store.connections.update_one(
-            {"_id": self.channel["_id"]}, {"$set": {UNSETTLED: None, **(extra or {})}}
+            {"_id": self.channel["_id"], UNSETTLED: run_id},
+            {"$set": {UNSETTLED: None, **(extra or {})}},
         )
 
     def open_changes(
@@ -361,9 +366,10 @@ class ChannelChanges:
                 }
             # only over the document as it was read: a change the ticker expired, or one
             # sent again since, is not overwritten by a late answer about an earlier send
-            writes.append(
-                ReplaceOne({"_id": doc["_id"], "updated_at": doc.get("updated_at")}, updated)
-            )
+            read_as = {"_id": doc["_id"]}
+            if "updated_at" in doc:
+                read_as["updated_at"] = doc["updated_at"]
+            writes.append(ReplaceOne(read_as, updated))
             if len(writes) >= BATCH:
                 self.store.changes.bulk_write(writes, ordered=False)
                 writes = []

@@ -147,7 +147,7 @@ class Exporter:
                 )
         published = {"published_fingerprint": fingerprint}
         if deferred is not None:
-            changes.settled(published)
+            changes.settled(self.run_id, published)
         else:
             self.store.connections.update_one({"_id": channel["_id"]}, {"$set": published})
         return counts
@@ -165,7 +165,7 @@ class Exporter:
                     changes.recompute(keys=self.index)
                 else:
                     changes.update(self.deferred.items())
-                changes.settled()
+                changes.settled(self.run_id)
                 self.deferred.channel_ids.discard(channel["_id"])
 
     def send(self, channel: dict[str, Any]) -> dict[str, int]:

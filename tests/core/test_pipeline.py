@@ -803,3 +803,30 @@ def test_a_file_channel_holding_records_for_approval_gets_its_changes_as_before(
     assert run["state"] == RunState.SUCCEEDED, run["error"]
     assert [row["sku"] for row in shop.exported()] == ["A-1"]
     assert set(shop.changes(shop.file, "unapproved")) == {"A-2"}
+
+
+@pytest.mark.parametrize("first_run", [True, False], ids=["recomputed", "updated"])
+def test_a_run_writing_its_deferred_changes_keeps_a_later_runs_note(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, first_run: bool
+) -> None:
+    """A run that lost its project (a later run committed and deferred its own changes
+    meanwhile) must not clear the later run's note: the note is all that makes a run after
+    a crash recompute the changes the later run never wrote."""
+    from core.pipeline.changes import ChannelChanges
+
+    if not first_run:
+        shop.run()
+        shop.write_feed(["A-1,Red shirt,18.00", "A-2,Blue shirt,21.50"])
+    update = ChannelChanges.update
+
+    def later_run_defers(self: ChannelChanges, items: Any, **kwargs: Any) -> dict[str, int]:
+        if kwargs.get("delivered"):
+            shop.store.connections.update_one(
+                {"_id": shop.file["_id"]}, {"$set": {"unsettled_run_id": "a-later-run"}}
+            )
+        return update(self, items, **kwargs)
+
+    monkeypatch.setattr(ChannelChanges, "update", later_run_defers)
+    assert shop.run()["state"] == RunState.SUCCEEDED
+    channel = shop.store.connections.find_one({"_id": shop.file["_id"]}) or {}
+    assert channel["unsettled_run_id"] == "a-later-run"
