@@ -161,10 +161,12 @@ class Exporter:
             if channel["_id"] in self.deferred.channel_ids:
                 self.guard()
                 changes = ChannelChanges(self.store, self.project, channel, self.key_field)
+                # a run fenced out meanwhile stops here: its note stays, so the run holding
+                # the project now recomputes this channel's changes
                 if channel["_id"] in self.deferred.full:
-                    changes.recompute(keys=self.index)
+                    changes.recompute(keys=self.index, guard=self.guard)
                 else:
-                    changes.update(self.deferred.items())
+                    changes.update(self.deferred.items(), guard=self.guard)
                 changes.settled(self.run_id)
                 self.deferred.channel_ids.discard(channel["_id"])
 
