@@ -32,7 +32,12 @@ from core.versions import versioned
 
 class RunFencedOut(SyncfarmError):
     """The run no longer holds its project: a run with a higher fencing token started since
-    (this one's worker stalled past its lease). Its writes are refused; it is tried again."""
+    (this one's worker stalled past its lease). Its writes are refused; it is tried again.
+    `project_fence`: the project's stored fence, when the run was refused as it started."""
+
+    def __init__(self, message: str, *, project_fence: int | None = None) -> None:
+        super().__init__(message)
+        self.project_fence = project_fence
 
 
 def get_run(store: Store, tenant_id: str, run_id: str) -> dict[str, Any]:
@@ -191,7 +196,8 @@ def _take_fence(store: Store, project_id: str, fence: int) -> dict[str, Any] | N
     if project is not None and project.get("fence") != fence:
         raise RunFencedOut(
             f"project {project_id!r} was taken by a later run (fencing token above "
-            f"{fence}); this run's lease had lapsed"
+            f"{fence}); this run's lease had lapsed",
+            project_fence=project.get("fence"),
         )
     return project
 

@@ -21,7 +21,7 @@ from cron.wake import wake_ticker
 from worker import runtime
 from worker.broker import RUN_ACTOR, RUNS_QUEUE
 from worker.enqueue import submit_run
-from worker.middleware import ProjectMutexUnavailable, current_lease
+from worker.middleware import ProjectMutex, ProjectMutexUnavailable, current_lease
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,19 @@ def _finish(
             log.warning("could not wake the ticker (it will notice within its poll): %s", exc)
 
 
+def _raise_fence_floor(project_id: str, floor: int) -> None:
+    """Let the next lease of the project outrank its stored fence. Harmless when a later run
+    really holds the project (the mutex still hands it out one run at a time); needed when
+    Redis lost its fencing counter and restarted it below the stored fence, or every run of
+    the project would be refused for ever."""
+    for middleware in dramatiq.get_broker().middleware:
+        if isinstance(middleware, ProjectMutex):
+            try:
+                middleware.raise_fence_floor(project_id, floor)
+            except redis.RedisError as exc:
+                log.warning("could not raise the fencing counter of %s: %s", project_id, exc)
+
+
 @dramatiq.actor(
     actor_name=RUN_ACTOR,
     queue_name=RUNS_QUEUE,
@@ -77,6 +90,8 @@ def execute_run(run_id: str) -> None:
         )
     except runs_service.RunFencedOut as exc:
         log.warning("run %s not started: %s; it is tried again", run_id, exc.message)
+        if lease is not None and exc.project_fence is not None:
+            _raise_fence_floor(lease.project_id, exc.project_fence)
         raise
     if started is None:
         log.info("run %s is finished or unknown; nothing to do", run_id)

@@ -162,3 +162,51 @@ def test_a_lease_granted_before_a_later_one_started_cannot_start_its_run(farm: F
 
     run = farm.store.runs.find_one({"_id": earlier})
     assert run is not None and run["state"] == "queued"
+
+
+def test_a_project_whose_stored_fence_outranks_redis_runs_again_after_one_refusal(
+    farm: Farm, broker: Any
+) -> None:
+    """Redis lost its fencing counter and restarted it below the fence the store has seen (a
+    host clock behind): the refused run lifts the counter, so its next lease outranks the
+    stored fence and the run starts instead of being refused for ever."""
+    from dramatiq import Message
+    from dramatiq.broker import MessageProxy
+
+    from tests.conftest import redis_client
+    from worker.middleware import ProjectMutex, current_lease
+
+    client = redis_client(13)
+    mutex = ProjectMutex(client=client)
+    broker.add_middleware(mutex)
+    try:
+        stored = 2**52  # above the tokens a restarted counter hands out (the clock in µs)
+        farm.store.projects.update_one({"_id": farm.project["_id"]}, {"$set": {"fence": stored}})
+        StallingSource.rows = catalog("9.00")
+        run_id = farm.queue()
+        with pytest.raises(runs_service.RunFencedOut):
+            farm.execute(run_id)
+
+        retry = MessageProxy(
+            Message(
+                queue_name="runs",
+                actor_name="execute_run",
+                args=(run_id,),
+                kwargs={},
+                options={"project_id": farm.project["_id"]},
+            )
+        )
+        mutex.before_process_message(broker, retry)
+        lease = current_lease()
+        assert lease is not None and lease.fence > stored
+        farm.lease = lease
+        execute_run.fn(run_id)
+        mutex.after_process_message(broker, retry)
+    finally:
+        mutex.after_worker_shutdown(broker, None)  # type: ignore[arg-type]
+        client.flushdb()
+        client.close()
+
+    run = farm.store.runs.find_one({"_id": run_id})
+    assert run is not None and run["state"] == "succeeded" and run["attempts"] >= 1
+    assert farm.records() == {f"S-{n}": "9.00" for n in range(5)}

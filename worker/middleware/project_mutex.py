@@ -204,6 +204,26 @@ class ProjectMutex(Middleware):
             "ttl_ms": int(ttl_ms),
         }
 
+    def raise_fence_floor(self, project_id: str, floor: int) -> None:
+        """Make the project's next fencing token higher than `floor` (a fence the store has
+        seen): after Redis lost its counter on a host whose clock is behind, the tokens it
+        hands out could stay below the project's stored fence, and every run be refused."""
+        key = self._keys(project_id)[5]
+        with self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    current = cast("bytes | None", pipe.get(key))
+                    if current is not None and int(current) >= floor:
+                        pipe.unwatch()
+                        return
+                    pipe.multi()
+                    pipe.set(key, floor)
+                    pipe.execute()
+                    return
+                except redis.WatchError:
+                    continue
+
     def waiting(self, project_id: str) -> list[str]:
         """The ids of the messages waiting for the project, first come first."""
         members = cast("list[bytes | str]", self.client.zrange(self._keys(project_id)[1], 0, -1))
