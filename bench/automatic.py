@@ -47,7 +47,7 @@ import requests
 
 from bench.ingest import nx_server
 from plugins.file import export_path
-from tests.e2e.farm import Farm
+from tests.e2e.farm import Farm, farm_env
 from tests.httpserver import QuietHandler, serving
 
 REDIS_DB = 9
@@ -133,19 +133,14 @@ def _redis_db() -> Iterator[str]:
 
 def _farm(work: Path, mongo_url: str, redis_url: str) -> Farm:
     port = _free_port()
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "SYNCFARM_MONGO_URL": f"{mongo_url}/bench_automatic",
-        "SYNCFARM_REDIS_URL": redis_url,
-        "SYNCFARM_BROKER_URL": "",
-        "SYNCFARM_DATA_DIR": str(work / "data"),
-        "SYNCFARM_TICKER_LEASE_S": "3",
-        "SYNCFARM_ALLOW_PRIVATE_URLS": "127.0.0.1/32",  # the shop's feed is served locally
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = farm_env(
+        work,
+        port,
+        f"{mongo_url}/bench_automatic",
+        redis_url,
+        SYNCFARM_WORKER_THREADS="4",  # the farm's default, as measured before
+        SYNCFARM_ALLOW_PRIVATE_URLS="127.0.0.1/32",  # the shop's feed is served locally
+    )
     return Farm(env, work, port)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from tests.conftest import free_port, redis_client, redis_url
 from tests.core.test_deadletters import dead_letter
-from tests.e2e.farm import ROOT, Farm
+from tests.e2e.farm import ROOT, Farm, farm_env, running_farm
 
 pytestmark = pytest.mark.e2e
 REDIS_DB = 4
@@ -65,29 +64,13 @@ def farm(nx_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm
     redis_client(REDIS_DB)  # flushed; fails loudly without Redis
     work = tmp_path_factory.mktemp("dashboard-farm")
     port = free_port()
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "SYNCFARM_MONGO_URL": f"{nx_url}/dashboard_farm",
-        "SYNCFARM_REDIS_URL": redis_url(REDIS_DB),
-        "SYNCFARM_BROKER_URL": "",
-        "SYNCFARM_DATA_DIR": str(work / "data"),
-        "SYNCFARM_WORKER_THREADS": "2",
-        "SYNCFARM_TICKER_LEASE_S": "3",
-        "PYTHONUNBUFFERED": "1",
-    }
-    farm = Farm(env, work, port)
+    env = farm_env(work, port, f"{nx_url}/dashboard_farm", redis_url(REDIS_DB))
     try:
-        farm.key = farm.cli("tenant", "create", "ops", "--plan", "unlimited", "--admin")
-        farm.start("web", "web")
-        farm.start("cron", "cron")
-        farm.start("worker", "worker")
-        farm.wait_until_up()
-        yield farm
+        with running_farm(
+            env, work, port, tenant=["ops", "--plan", "unlimited", "--admin"], workers=1
+        ) as farm:
+            yield farm
     finally:
-        farm.stop()
         redis_client(REDIS_DB)
 
 

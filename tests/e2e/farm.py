@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,44 @@ class Farm:
                 return run
             time.sleep(0.2)
         raise AssertionError(f"run {run_id} did not reach {states} in {timeout_s}s: {run}")
+
+
+def farm_env(
+    work: Path, port: int, mongo_url: str, redis_url: str, **settings: str
+) -> dict[str, str]:
+    """The environment of a test farm's processes: this interpreter's scripts first on PATH,
+    the given servers (the MongoDB URL names the database), data under `work`; `settings` add
+    or override variables."""
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "SYNCFARM_MONGO_URL": mongo_url,
+        "SYNCFARM_REDIS_URL": redis_url,
+        "SYNCFARM_BROKER_URL": "",
+        "SYNCFARM_DATA_DIR": str(work / "data"),
+        "SYNCFARM_WORKER_THREADS": "2",
+        "SYNCFARM_TICKER_LEASE_S": "3",
+        "PYTHONUNBUFFERED": "1",
+        **settings,
+    }
+
+
+@contextlib.contextmanager
+def running_farm(
+    env: dict[str, str], work: Path, port: int, *, tenant: list[str], workers: int
+) -> Iterator[Farm]:
+    """web, cron and `workers` workers (`worker-1`…), with a key for the tenant made by
+    `syncfarm tenant create *tenant`; every process is stopped on the way out."""
+    farm = Farm(env, work, port)
+    try:
+        farm.key = farm.cli("tenant", "create", *tenant)
+        farm.start("web", "web")
+        farm.start("cron", "cron")
+        for number in range(1, workers + 1):
+            farm.start(f"worker-{number}", "worker")
+        farm.wait_until_up()
+        yield farm
+    finally:
+        farm.stop()

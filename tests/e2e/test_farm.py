@@ -24,7 +24,7 @@ import requests
 
 from cron.leader import LEADER_KEY
 from tests.conftest import free_port, redis_client, redis_url
-from tests.e2e.farm import Farm
+from tests.e2e.farm import Farm, farm_env, running_farm
 from tests.httpserver import QuietHandler, serving
 
 pytestmark = pytest.mark.e2e
@@ -55,33 +55,21 @@ def farm(nx_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm
     redis_client(REDIS_DB)  # flushed; fails loudly without Redis
     work = tmp_path_factory.mktemp("farm")
     port = free_port()
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "SYNCFARM_MONGO_URL": f"{nx_url}/e2e_farm",
-        "SYNCFARM_REDIS_URL": redis_url(REDIS_DB),
-        "SYNCFARM_BROKER_URL": "",
-        "SYNCFARM_DATA_DIR": str(work / "data"),
-        "SYNCFARM_WORKER_THREADS": "2",
-        "SYNCFARM_LOCK_TTL_S": "4",
-        "SYNCFARM_WORKER_HEARTBEAT_TIMEOUT_S": "4",
-        "SYNCFARM_BROKER_MAINTENANCE_CHANCE": "1000000",
-        "SYNCFARM_TICKER_LEASE_S": "3",
-        "PYTHONUNBUFFERED": "1",
-    }
-    farm = Farm(env, work, port)
+    env = farm_env(
+        work,
+        port,
+        f"{nx_url}/e2e_farm",
+        redis_url(REDIS_DB),
+        SYNCFARM_LOCK_TTL_S="4",
+        SYNCFARM_WORKER_HEARTBEAT_TIMEOUT_S="4",
+        SYNCFARM_BROKER_MAINTENANCE_CHANCE="1000000",
+    )
     try:
-        farm.key = farm.cli("tenant", "create", "e2e", "--plan", "unlimited")
-        farm.start("web", "web")
-        farm.start("cron", "cron")
-        farm.start("worker-1", "worker")
-        farm.start("worker-2", "worker")
-        farm.wait_until_up()
-        yield farm
+        with running_farm(
+            env, work, port, tenant=["e2e", "--plan", "unlimited"], workers=2
+        ) as farm:
+            yield farm
     finally:
-        farm.stop()
         redis_client(REDIS_DB)
 
 

@@ -20,7 +20,7 @@ import pymongo
 import redis
 
 from tests.conftest import free_port
-from tests.e2e.farm import Farm
+from tests.e2e.farm import Farm, farm_env, running_farm
 
 TINY = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_connector"
 
@@ -132,36 +132,26 @@ def farm_of(
     MongoDB URL names the database), with short leases and a fast redelivery; `env` overrides
     any setting. Every process is stopped on the way out, whatever happened."""
     port = free_port()
-    settings = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        "PYTHONPATH": tiny_connector_path(folder),
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "1",
-        "SYNCFARM_MONGO_URL": mongo_url,
-        "SYNCFARM_REDIS_URL": redis_url,
-        "SYNCFARM_BROKER_URL": "",
-        "SYNCFARM_DATA_DIR": str(folder / "data"),
-        "SYNCFARM_WORKER_THREADS": "1",
-        "SYNCFARM_LOCK_TTL_S": "4",
-        "SYNCFARM_WORKER_HEARTBEAT_TIMEOUT_S": "4",
-        "SYNCFARM_BROKER_MAINTENANCE_CHANCE": "1000000",
-        "SYNCFARM_TICKER_LEASE_S": "3",
-        "SYNCFARM_TICKER_POLL_S": "1",
-        "PYTHONUNBUFFERED": "1",
-        **env,
-    }
-    farm = Farm(settings, folder, port)
-    try:
-        farm.key = farm.cli("tenant", "create", "faults", "--plan", "unlimited")
-        farm.start("web", "web")
-        farm.start("cron", "cron")
-        for number in range(1, workers + 1):
-            farm.start(f"worker-{number}", "worker")
-        farm.wait_until_up()
+    settings = farm_env(
+        folder,
+        port,
+        mongo_url,
+        redis_url,
+        **{
+            "PYTHONPATH": tiny_connector_path(folder),
+            "WEB_CONCURRENCY": "1",
+            "SYNCFARM_WORKER_THREADS": "1",
+            "SYNCFARM_LOCK_TTL_S": "4",
+            "SYNCFARM_WORKER_HEARTBEAT_TIMEOUT_S": "4",
+            "SYNCFARM_BROKER_MAINTENANCE_CHANCE": "1000000",
+            "SYNCFARM_TICKER_POLL_S": "1",
+            **env,
+        },
+    )
+    with running_farm(
+        settings, folder, port, tenant=["faults", "--plan", "unlimited"], workers=workers
+    ) as farm:
         yield farm
-    finally:
-        farm.stop()
 
 
 def write_feed(path: Path, count: int, title: str = "Item") -> None:
