@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -194,44 +190,10 @@ def csv_feed(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def nx_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An nx-27017 MongoDB wire server of the tests' own, on a free port."""
-    exe = shutil.which("nx-27017") or str(Path(sys.executable).with_name("nx-27017"))
-    data = tmp_path_factory.mktemp("nx")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--data-dir",
-            str(data),
-            "--host",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--log-file",
-            str(data / "nx.log"),
-            "--pid-file",
-            str(data / "nx.pid"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"mongodb://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                pymongo.MongoClient(url, serverSelectionTimeoutMS=300).admin.command("ping")
-                break
-            except pymongo.errors.PyMongoError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"nx-27017 did not start on port {port}") from None
-                time.sleep(0.2)
+    from bench.databases import nx_server
+
+    with nx_server(tmp_path_factory.mktemp("nx-server")) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture
