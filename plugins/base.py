@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from marshmallow import Schema
+from marshmallow import Schema, ValidationError
 
 from core.errors import ConnectorError
 
@@ -151,6 +151,18 @@ class Connector:
         self.settings = settings
         self.context = context
         self.sleep = sleep
+
+    def loaded_settings(self) -> dict[str, Any]:
+        """The settings loaded by `settings_schema`, with the defaults of keys added since the
+        connection was saved; settings that no longer load fail the run, saying so."""
+        try:
+            loaded: dict[str, Any] = self.settings_schema().load(self.settings)
+        except ValidationError as exc:
+            raise ConnectorError(
+                f"the {self.name} connection's settings are not valid: {exc.messages}; "
+                "edit the connection"
+            ) from None
+        return loaded
 
     @property
     def key_field(self) -> str:

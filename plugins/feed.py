@@ -148,7 +148,7 @@ class FeedConnector(Connector):
         return {"url": str(path)}
 
     def read(self) -> Iterator[Record]:
-        settings = self._settings()
+        settings = self.loaded_settings()
         http = HttpOptions(
             timeout_s=settings["timeout_s"] or self.context.http_timeout_s,
             retries=settings["retries"],
@@ -174,16 +174,6 @@ class FeedConnector(Connector):
                 return
             for number, record in enumerate(records, start=1):
                 yield check_key(record, options.key, f"item {number}")
-
-    def _settings(self) -> dict[str, Any]:
-        """The settings with defaults for keys added since the connection was saved."""
-        try:
-            loaded: dict[str, Any] = FeedSettings().load(self.settings)
-        except ValidationError as exc:
-            raise ConnectorError(
-                f"the feed's settings are not valid: {exc.messages}; edit the connection"
-            ) from None
-        return loaded
 
 
 def _check_is_a_feed(feed: OpenedFeed, head: bytes) -> None:

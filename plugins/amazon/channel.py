@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from marshmallow import ValidationError
 
-from core.errors import ConnectorError
 from plugins.amazon.auth import AccessTokens, Credentials
 from plugins.amazon.client import FeedsApi
 from plugins.amazon.memory import ListingMemory
@@ -80,14 +78,7 @@ class AmazonChannel(Connector):
 
     @cached_property
     def options(self) -> dict[str, Any]:
-        """The settings with defaults for keys added since the connection was saved."""
-        try:
-            loaded: dict[str, Any] = AmazonSettings().load(self.settings)
-        except ValidationError as exc:
-            raise ConnectorError(
-                f"the Amazon channel's settings are not valid: {exc.messages}; edit the connection"
-            ) from None
-        return loaded
+        return self.loaded_settings()
 
     @cached_property
     def memory(self) -> ListingMemory:

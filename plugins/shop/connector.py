@@ -9,9 +9,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from marshmallow import ValidationError
-
-from core.errors import ConnectorError
 from plugins.base import (
     Change,
     ChangeResult,
@@ -63,14 +60,7 @@ class ShopConnector(Connector):
 
     @cached_property
     def options(self) -> dict[str, Any]:
-        """The settings with defaults for keys added since the connection was saved."""
-        try:
-            loaded: dict[str, Any] = ShopSettings().load(self.settings)
-        except ValidationError as exc:
-            raise ConnectorError(
-                f"the shop's settings are not valid: {exc.messages}; edit the connection"
-            ) from None
-        return loaded
+        return self.loaded_settings()
 
     @cached_property
     def api(self) -> ShopApi:

@@ -6,9 +6,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from marshmallow import ValidationError
-
-from core.errors import ConnectorError
 from plugins.base import Connector, Task, TaskContext, TaskResult
 from plugins.shop.http import Credentials, JsonApi
 from plugins.shop.incremental import Cursor
@@ -43,13 +40,7 @@ class WarehouseConnector(Connector):
 
     @cached_property
     def options(self) -> dict[str, Any]:
-        try:
-            loaded: dict[str, Any] = WarehouseSettings().load(self.settings)
-        except ValidationError as exc:
-            raise ConnectorError(
-                f"the warehouse's settings are not valid: {exc.messages}; edit the connection"
-            ) from None
-        return loaded
+        return self.loaded_settings()
 
     @cached_property
     def api(self) -> WarehouseApi:
