@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -47,6 +48,40 @@ class ConnectorContext:
     redis_url: str | None = None
 
 
+@dataclass(frozen=True)
+class CatalogDelta:
+    """What one commit changed: the catalog at generation `before`, with `changed` (key →
+    new content hash, inserted or updated) and without `deleted`, is the catalog at `after`.
+    A generation names one state of a project's records (see `Catalog.generation`)."""
+
+    before: str | None
+    after: str | None
+    changed: Mapping[str, int]
+    deleted: Sequence[str]
+
+
+class RawItems(Protocol):
+    """A source's items as the bytes its feed holds them in, in feed order.
+
+    Importing a feed that mostly did not change can then skip parsing and hashing the items
+    whose bytes are those of the previous import: `fingerprint` names everything besides an
+    item's bytes that decides its record (the format, the settings that shape records, the
+    header line or the document around the items…), so an item with the same bytes under the
+    same fingerprint is the same record.
+    """
+
+    fingerprint: str
+
+    def __iter__(self) -> Iterator[tuple[bytes, int]]:
+        """(item bytes, where: the line or item number `parse` names in its errors)."""
+        ...
+
+    def parse(self, raw: bytes, where: int) -> Record | None:
+        """The record `Connector.read` yields for this item, with the same checks and errors;
+        None for an item `read` skips (e.g. a blank line)."""
+        ...
+
+
 class Catalog(Protocol):
     """The project's catalog as one file channel sees it, for `Connector.publish`."""
 
@@ -62,6 +97,16 @@ class Catalog(Protocol):
     def views(self, keys: Sequence[str] | None = None) -> Iterator[tuple[str, int, Record | None]]:
         """(key, content hash, view) of these records, or of every record in key order; the
         view is None when the channel's rules leave the record out."""
+        ...
+
+    def generation(self) -> str | None:
+        """The generation of the records as they stand (it moves with every commit that
+        changes them); None when not known for sure (a commit was cut short)."""
+        ...
+
+    def delta(self) -> CatalogDelta | None:
+        """What this run's commit changed, when it is known; a channel whose last
+        publication is at `delta.before` need look at nothing else."""
         ...
 
 
@@ -172,6 +217,11 @@ class Connector:
     def read(self) -> Iterator[Record]:
         """Yield the source's records (a stream: never the whole feed at once)."""
         raise ConnectorError(f"connector {self.name!r} is not a source")
+
+    def raw_items(self) -> AbstractContextManager[RawItems | None]:
+        """A source that can hand its items over as bytes (see `RawItems`) returns them here,
+        open while the context lasts; None (the default) when it cannot for these settings."""
+        return nullcontext(None)
 
     def write(self, records: Iterable[Record]) -> dict[str, int]:
         """Publish the project's records (a file channel); return counts of what was done."""

@@ -1,7 +1,9 @@
 """The catalog a file channel publishes: the project's records through the channel's rules.
 
 Record hashes come from the record index (a few hundred documents), so a channel that keeps
-its renderings reads from the records only those whose hash moved.
+its renderings reads from the records only those whose hash moved. When the run's commit says
+what it changed (`CatalogDelta`), a channel whose renderings reflect the generation that commit
+started from needs not even the hashes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from core.pipeline.changes import ChannelChanges, rules_fingerprint
 from core.pipeline.index import RecordIndex
 from core.store import Store
-from plugins.base import Record
+from plugins.base import CatalogDelta, Record
 
 READ_BATCH = 1000
 
@@ -28,9 +30,11 @@ class ChannelCatalog:
         changes: ChannelChanges,
         held_back: set[str],
         index: dict[str, int] | None = None,
+        delta: CatalogDelta | None = None,
     ) -> None:
         self.store = store
         self.index = index
+        self._delta = delta
         self.project_id: str = project["_id"]
         self.changes = changes
         self.held_back = held_back
@@ -45,6 +49,22 @@ class ChannelCatalog:
         if self.index is not None:
             return self.index
         return RecordIndex(self.store, self.project_id).load()
+
+    def generation(self) -> str | None:
+        """The project's `index_generation`; None while a commit is cut short (the records
+        may then be partly those of a generation not named yet) or on a project that has
+        none yet."""
+        project = self.store.projects.find_one(
+            {"_id": self.project_id}, {"commit_run_id": 1, "index_generation": 1}
+        )
+        if project is None or project.get("commit_run_id"):
+            return None
+        generation = project.get("index_generation")
+        return None if generation is None else str(generation)
+
+    def delta(self) -> CatalogDelta | None:
+        """What this run's commit changed, as the run handed it over."""
+        return self._delta
 
     def views(self, keys: Sequence[str] | None = None) -> Iterator[tuple[str, int, Record | None]]:
         if keys is None:

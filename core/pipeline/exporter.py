@@ -18,7 +18,7 @@ from core.pipeline.changes import (
 )
 from core.pipeline.hashing import content_hash
 from core.store import Store
-from plugins.base import Change, Connector, Record
+from plugins.base import CatalogDelta, Change, Connector, Record
 
 ACK_BATCH = 1000
 BROKEN_SEND_BACKOFF_MS = 15 * 60 * 1000
@@ -52,6 +52,7 @@ class Exporter:
         retry_every_failed: bool = False,
         index: dict[str, int] | None = None,
         deferred: Deferred | None = None,
+        delta: CatalogDelta | None = None,
     ) -> None:
         self.store = store
         self.project = project
@@ -62,6 +63,8 @@ class Exporter:
         #: the record index this run's import committed (key → hash), when it imported
         self.index = index
         self.deferred = deferred
+        #: what this run's commit changed, when it knows (see `plugins.base.CatalogDelta`)
+        self.delta = delta
         #: called before writes that need the run to still hold its project
         self.guard: Callable[[], None] = _unguarded
 
@@ -105,7 +108,13 @@ class Exporter:
             )
         }
         catalog = ChannelCatalog(
-            self.store, self.project, channel, changes, held_back, index=self.index
+            self.store,
+            self.project,
+            channel,
+            changes,
+            held_back,
+            index=self.index,
+            delta=self.delta,
         )
         try:
             counts = connector.publish(catalog)

@@ -3,8 +3,11 @@
 Every record's rendering is kept in `RenderedRows`; a publication renders the records whose
 content hash moved (read from the database by key), drops those gone, and writes the file
 from the stored renderings. The bytes are those a full `Writer` pass over the same views
-would write. It falls back to rendering everything when the hashes are not known for sure,
-the store is empty or was made under other settings or rules, or most of the catalog changed.
+would write. When the store reflects the generation this run's commit started from
+(`Catalog.delta`), the records that commit changed are all that is read; otherwise every stored
+hash is compared with the catalog's. It falls back to rendering everything when the hashes
+are not known for sure, the store is empty or was made under other settings or rules, or most
+of the catalog changed.
 """
 
 from __future__ import annotations
@@ -54,35 +57,65 @@ class Layout:
 def refresh(rows: RenderedRows, catalog: Catalog, layout: Layout) -> tuple[list[str], int]:
     """Bring the stored renderings up to date with the catalog; returns the header to write
     (flat formats) and how many records were rendered."""
-    hashes = catalog.hashes()
-    stored = rows.count()
-    full = hashes is None or stored == 0
-    changed: list[str] = []
-    if hashes is not None and not full:
-        changed, gone = rows.stale(hashes)
-        full = len(changed) > max(PUT_BATCH, stored * FULL_SHARE)
-        if not full:
-            rows.drop(gone)
-    if full:
+    generation = catalog.generation()
+    changed = _changed(rows, catalog, generation)
+    if changed is None:
         rows.clear()
         views = catalog.views()
     else:
         views = catalog.views(changed)
     header = list(layout.options.header)
     previous = rows.header()
-    if not layout.header_from_rows:  # its header is in the settings, so in the fingerprint
+    if layout.header_from_rows:
+        rendered = _put(rows, views, layout, None)
+        header = _key_first(rows.columns(catalog.held_back), layout.first)
+        renderer = _renderer(layout, header)
+        _render_cells(rows, renderer, unrendered_only=header == previous)
+    else:  # its header is in the settings, so in the fingerprint
         renderer = _renderer(layout, header)
         rendered = _put(rows, views, layout, renderer.render)
-        renderer.close()
-        rows.set_header(header)
-        return header, rendered
-    rendered = _put(rows, views, layout, None)
-    header = _key_first(rows.columns(catalog.held_back), layout.first)
-    renderer = _renderer(layout, header)
-    _render_cells(rows, renderer, unrendered_only=header == previous)
     renderer.close()
     rows.set_header(header)
+    rows.set_generation(generation)
     return header, rendered
+
+
+def _changed(rows: RenderedRows, catalog: Catalog, generation: str | None) -> list[str] | None:
+    """The keys of the records to render again, the rows of those gone dropped; None to
+    render everything.
+
+    When the rows reflect the generation this run's commit started from, what it changed is
+    all that is stale; otherwise every row's hash is compared with the catalog's."""
+    delta = catalog.delta()
+    stored_at = rows.generation()
+    if (
+        delta is not None
+        and generation is not None
+        and generation == delta.after
+        and stored_at is not None
+        and stored_at == delta.before
+    ):
+        if delta.before == delta.after:
+            return []
+        changed = list(delta.changed)
+        if _too_many(rows, len(changed)):
+            return None
+        # a changed record the catalog no longer has (none, when the delta is right) is gone
+        rows.drop([*delta.deleted, *changed])
+        return changed
+    hashes = catalog.hashes()
+    if hashes is None or rows.count() == 0:
+        return None
+    changed, gone = rows.stale(hashes)
+    if _too_many(rows, len(changed)):
+        return None
+    rows.drop(gone)
+    return changed
+
+
+def _too_many(rows: RenderedRows, changed: int) -> bool:
+    """Whether rendering everything in key order costs less than rendering these by key."""
+    return changed > PUT_BATCH and changed > rows.count() * FULL_SHARE
 
 
 def _renderer(layout: Layout, header: list[str]) -> Writer:

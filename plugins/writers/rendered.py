@@ -9,6 +9,10 @@ any other row is rendered again. What else decides a rendering (the format setti
 rules, for CSV/TXT without `columns` the header) is kept in `meta`; when it moves, every
 row is rendered again.
 
+`meta` also names the generation of the records the rows reflect (`generation`), so a
+publication that knows what one commit changed since that generation renders and drops just
+those records, without comparing every row's hash.
+
 Changes made while publishing stay in one transaction, committed by `commit` once the file
 is in place; a publication cut short leaves the store as it was.
 """
@@ -92,6 +96,19 @@ class RenderedRows:
 
     def clear(self) -> None:
         self._db.execute("DELETE FROM rows")
+        self.set_generation(None)
+
+    def generation(self) -> str | None:
+        """The generation of the records the rows reflect; None when not known."""
+        return self._meta(self._db, "generation")
+
+    def set_generation(self, value: str | None) -> None:
+        """Name the generation the rows now reflect (None: not known); kept by `commit` with
+        the rows themselves."""
+        if value is None:
+            self._db.execute("DELETE FROM meta WHERE name = 'generation'")
+        else:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (value,))
 
     def stale(self, hashes: Mapping[str, int]) -> tuple[list[str], list[str]]:
         """(keys to render: new or changed, keys to drop: gone) against the current hashes."""

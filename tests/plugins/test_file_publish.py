@@ -1,7 +1,8 @@
 """The `file` channel's publication from kept renderings: after any sequence of inserts,
 updates, deletes, rule and approval changes it writes the very bytes a full write would, while
-reading from the catalog only the records that changed; a publication cut short anywhere
-leaves a store the next one still gets right."""
+reading from the catalog only the records that changed (told by the run's commit, or found by
+comparing hashes); a publication cut short anywhere leaves a store the next one still gets
+right."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from marshmallow import ValidationError
 
 from core.pipeline.hashing import content_hash
-from plugins.base import ConnectorContext, Record
+from plugins.base import CatalogDelta, ConnectorContext, Record
 from plugins.file import FileConnector, FileSettings, rows_path
 from plugins.writers.rendered import RenderedRows
 
@@ -31,8 +32,12 @@ class Catalog:
         self.keep: Callable[[Record], bool] = lambda record: True
         self.hashes_known = True
         self.read: list[str] = []
+        self.hashes_asked = 0
+        self.generation_now: str | None = None
+        self.committed: CatalogDelta | None = None
 
     def hashes(self) -> dict[str, int] | None:
+        self.hashes_asked += 1
         if not self.hashes_known:
             return None
         return {key: int(content_hash(data), 16) for key, data in self.records.items()}
@@ -42,6 +47,25 @@ class Catalog:
             self.read.append(key)
             data = self.records[key]
             yield key, int(content_hash(data), 16), data if self.keep(data) else None
+
+    def generation(self) -> str | None:
+        return self.generation_now
+
+    def delta(self) -> CatalogDelta | None:
+        return self.committed
+
+    def commit(self, generation: str, changed: dict[str, Record], deleted: list[str]) -> None:
+        """A run's commit: these records changed, these are gone, under a new generation
+        (the same one when nothing changed); the next publication is told so."""
+        self.records.update(changed)
+        for key in deleted:
+            del self.records[key]
+        before = self.generation_now
+        self.generation_now = generation
+        hashes = {key: int(content_hash(data), 16) for key, data in changed.items()}
+        self.committed = CatalogDelta(before, generation, hashes, deleted)
+        self.read.clear()
+        self.hashes_asked = 0
 
 
 def _connector(folder: Path, settings: dict[str, Any]) -> FileConnector:
@@ -111,6 +135,112 @@ def test_every_publication_writes_the_bytes_a_full_write_would(
     catalog.read.clear()
     check()
     assert catalog.read == []
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: "-".join(map(str, s.values())))
+def test_a_publication_after_a_commit_reads_only_what_the_commit_changed(
+    tmp_path: Path, settings: dict[str, Any]
+) -> None:
+    catalog = Catalog(_records(300))
+    catalog.generation_now = "run-1"
+    connector = _connector(tmp_path / "kept", settings)
+    connector.publish(catalog)
+
+    def check() -> dict[str, int]:
+        counts = connector.publish(catalog)
+        expected = _full_write(tmp_path / f"full-{catalog.generation_now}", settings, catalog)
+        assert connector.path.read_bytes() == expected
+        assert catalog.hashes_asked == 0
+        return counts
+
+    records = catalog.records
+    catalog.commit(
+        "run-2",
+        {
+            "K-0007": {**records["K-0007"], "price": 99.5},
+            "K-0100": {**records["K-0100"], "g:colour": "red ☃"},  # a new field
+            "K-9999": {"sku": "K-9999", "title": "late", "extra": [1, 2]},
+        },
+        ["K-0200"],
+    )
+    counts = check()
+    assert sorted(catalog.read) == ["K-0007", "K-0100", "K-9999"]
+    assert counts["rendered"] == 3 and counts["written"] == 300
+    catalog.commit("run-3", {}, ["K-0100"])  # the only record with `g:colour`: the column goes
+    assert check()["written"] == 299 and catalog.read == []
+    catalog.commit("run-3", {}, [])  # a run whose commit changed nothing
+    assert check()["rendered"] == 0 and catalog.read == []
+
+
+def test_a_publication_killed_before_its_store_was_kept_makes_the_next_one_compare_hashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = Catalog(_records(50))
+    catalog.generation_now = "run-1"
+    connector = _connector(tmp_path, {})
+    connector.publish(catalog)
+    catalog.commit("run-2", {"K-0004": {**catalog.records["K-0004"], "title": "new"}}, ["K-0005"])
+
+    def crash(self: RenderedRows) -> None:
+        raise SystemExit("killed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(RenderedRows, "commit", crash)
+        with pytest.raises(SystemExit):
+            connector.publish(catalog)
+    # the store is still at run-1: the changes of run-2 are found by their hashes
+    catalog.commit("run-3", {"K-0010": {**catalog.records["K-0010"], "stock": 0}}, [])
+    counts = connector.publish(catalog)
+    assert catalog.hashes_asked == 1 and sorted(catalog.read) == ["K-0004", "K-0010"]
+    assert counts["rendered"] == 2
+    assert connector.path.read_bytes() == _full_write(tmp_path / "full", {}, catalog)
+    catalog.commit("run-4", {"K-0011": {**catalog.records["K-0011"], "stock": 0}}, [])
+    connector.publish(catalog)
+    assert catalog.hashes_asked == 0 and catalog.read == ["K-0011"]
+
+
+def test_a_store_published_without_a_known_generation_compares_hashes(tmp_path: Path) -> None:
+    catalog = Catalog(_records(50))  # e.g. a project from before generations
+    connector = _connector(tmp_path, {})
+    connector.publish(catalog)
+    catalog.commit("run-1", {"K-0001": {**catalog.records["K-0001"], "stock": 0}}, [])
+    assert catalog.committed is not None and catalog.committed.before is None
+    catalog.records["K-0002"] = {**catalog.records["K-0002"], "stock": 0}  # not in the delta
+    connector.publish(catalog)
+    assert catalog.hashes_asked == 1 and sorted(catalog.read) == ["K-0001", "K-0002"]
+    assert connector.path.read_bytes() == _full_write(tmp_path / "full", {}, catalog)
+
+
+def test_a_commit_that_changed_most_of_the_catalog_renders_it_all_in_key_order(
+    tmp_path: Path,
+) -> None:
+    catalog = Catalog(_records(1500))
+    catalog.generation_now = "run-1"
+    connector = _connector(tmp_path, {})
+    connector.publish(catalog)
+    changed = {key: {**data, "stock": -1} for key, data in list(catalog.records.items())[:1200]}
+    catalog.commit("run-2", changed, [])
+    assert connector.publish(catalog)["rendered"] == 1500
+    assert catalog.read == sorted(catalog.records) and catalog.hashes_asked == 0
+    assert connector.path.read_bytes() == _full_write(tmp_path / "full", {}, catalog)
+
+
+def test_the_store_keeps_its_generation_only_with_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "rows.sqlite"
+    with RenderedRows(path, "settings-1") as rows:
+        assert rows.generation() is None
+        rows.set_generation("run-1")
+        rows.commit()
+        rows.set_generation("run-2")  # a publication cut short: not kept
+    with RenderedRows(path, "settings-1") as rows:
+        assert rows.generation() == "run-1"
+        rows.clear()
+        assert rows.generation() is None
+        rows.commit()
+        rows.set_generation("run-3")
+        rows.commit()
+    with RenderedRows(path, "settings-2") as rows:
+        assert rows.generation() is None
 
 
 def test_a_file_without_changes_keeps_its_bytes_and_date(tmp_path: Path) -> None:

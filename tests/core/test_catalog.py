@@ -1,0 +1,100 @@
+"""The catalog a file channel publishes: which generation of the records it is, and a run's
+publication told what its commit changed reads only those records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.pipeline.catalog import ChannelCatalog
+from core.pipeline.changes import ChannelChanges, rules_fingerprint
+from core.pipeline.exporter import Exporter
+from core.pipeline.hashing import content_hash
+from core.store import Store
+from plugins.base import CatalogDelta, ConnectorContext, Record
+from plugins.file import FileConnector, FileSettings
+
+PROJECT: dict[str, Any] = {"_id": "prj_p", "rules": []}
+CHANNEL: dict[str, Any] = {"_id": "con_f", "settings": {}, "rules": []}
+
+
+def _catalog(store: Store, delta: CatalogDelta | None = None) -> ChannelCatalog:
+    changes = ChannelChanges(store, PROJECT, CHANNEL)
+    return ChannelCatalog(store, PROJECT, CHANNEL, changes, set(), delta=delta)
+
+
+def _save(store: Store, records: dict[str, Record], generation: str) -> dict[str, int]:
+    """Store the records as a commit does; returns their hashes."""
+    hashes = {}
+    for key, data in records.items():
+        digest = content_hash(data)
+        hashes[key] = int(digest, 16)
+        store.records.replace_one(
+            {"_id": f"prj_p:{key}"},
+            {
+                "_id": f"prj_p:{key}",
+                "project_id": "prj_p",
+                "key": key,
+                "data": data,
+                "hash": digest,
+            },
+            upsert=True,
+        )
+    store.projects.update_one(
+        {"_id": "prj_p"}, {"$set": {"index_generation": generation}}, upsert=True
+    )
+    return hashes
+
+
+def test_the_generation_is_the_projects_unless_a_commit_was_cut_short(store: Store) -> None:
+    store.projects.insert_one({"_id": "prj_p"})
+    assert _catalog(store).generation() is None  # a project from before generations
+    store.projects.update_one({"_id": "prj_p"}, {"$set": {"index_generation": "run_2"}})
+    assert _catalog(store).generation() == "run_2"
+    store.projects.update_one({"_id": "prj_p"}, {"$set": {"commit_run_id": "run_3"}})
+    assert _catalog(store).generation() is None
+
+
+def test_an_export_told_what_the_commit_changed_reads_only_those_records(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = {f"K-{n:03d}": {"sku": f"K-{n:03d}", "price": n} for n in range(100)}
+    index = _save(store, records, "run_1")
+    channel = {**CHANNEL, "rules_fingerprint": rules_fingerprint(PROJECT, CHANNEL)}
+    context = ConnectorContext(project_id="prj_p", connection_id="con_f", data_dir=tmp_path)
+    connector = FileConnector(FileSettings().load({}), context)
+
+    def export(delta: CatalogDelta | None) -> dict[str, int]:
+        return Exporter(
+            store,
+            PROJECT,
+            connector_for=lambda channel: connector,
+            key_field="sku",
+            run_id="run_x",
+            index=index,
+            delta=delta,
+        ).export_file(channel)
+
+    assert export(None)["rendered"] == 100
+    store.records.delete_one({"_id": "prj_p:K-050"})
+    changed = _save(store, {"K-007": {"sku": "K-007", "price": 700}}, "run_2")
+    read: list[Sequence[str] | None] = []
+    views = ChannelCatalog.views
+
+    def counted(catalog: ChannelCatalog, keys: Sequence[str] | None = None) -> Iterator[Any]:
+        read.append(None if keys is None else list(keys))
+        return views(catalog, keys)
+
+    def unwanted(catalog: ChannelCatalog) -> dict[str, int] | None:
+        raise AssertionError("the hashes of every record were read")
+
+    monkeypatch.setattr(ChannelCatalog, "views", counted)
+    monkeypatch.setattr(ChannelCatalog, "hashes", unwanted)
+    counts = export(CatalogDelta("run_1", "run_2", changed, ["K-050"]))
+    assert counts["rendered"] == 1 and counts["written"] == 99 and read == [["K-007"]]
+    lines = connector.path.read_text().splitlines()
+    assert lines[0] == "sku,price" and "K-007,700" in lines and len(lines) == 100
+    assert not any(line.startswith("K-050") for line in lines)
