@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -18,12 +19,13 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from core import netguard
 from core.errors import ConnectorError
-from plugins.base import Connector, Record
+from plugins.base import Connector, RawItems, Record
 from plugins.sources.auth import AuthSettings
 from plugins.sources.detect import detect_format, html_title, looks_like_html, strip_bom
 from plugins.sources.fetch import HttpOptions
 from plugins.sources.files import check_file_allowed, local_path
 from plugins.sources.formats import CHECKS_ITS_KEYS, READERS, ReadOptions
+from plugins.sources.formats.delimited_raw import delimited_raw
 from plugins.sources.formats.keys import check_key
 from plugins.sources.stream import SNIFF_BYTES
 from plugins.sources.transport import OpenedFeed, open_feed
@@ -134,6 +136,10 @@ class FeedSettings(Schema):
             raise ValidationError(f"{value!r} cannot be a delimiter")
 
 
+#: formats whose rows can be handed over raw, with their default delimiter (None: detected)
+RAW_DELIMITED: dict[str, str | None] = {"csv": None, "txt": None, "tsv": "\t"}
+
+
 class FeedConnector(Connector):
     """Reads a feed as records. `sleep` is how retries wait (tests pass one that does not)."""
 
@@ -148,6 +154,30 @@ class FeedConnector(Connector):
         return {"url": str(path)}
 
     def read(self) -> Iterator[Record]:
+        with self._opened() as (feed, format_name, options):
+            records = READERS[format_name](feed.stream, options)
+            if format_name in CHECKS_ITS_KEYS:
+                yield from records
+                return
+            for number, record in enumerate(records, start=1):
+                yield check_key(record, options.key, f"item {number}")
+
+    @contextmanager
+    def raw_items(self) -> Iterator[RawItems | None]:  # type: ignore[override]
+        """CSV, TSV and TXT feeds hand their rows over as bytes (see `RawItems`)."""
+        with self._opened() as (feed, format_name, options):
+            if format_name not in RAW_DELIMITED:
+                yield None
+                return
+            default = RAW_DELIMITED[format_name]
+            raw = delimited_raw(feed.stream, options, default_delimiter=default)
+            if raw is not None:
+                raw.fingerprint = f"{format_name}:{raw.fingerprint}"
+            yield raw
+
+    @contextmanager
+    def _opened(self) -> Iterator[tuple[OpenedFeed, str, ReadOptions]]:
+        """The feed opened and checked, its format, and the options its reader takes."""
         settings = self.loaded_settings()
         http = HttpOptions(
             timeout_s=settings["timeout_s"] or self.context.http_timeout_s,
@@ -168,12 +198,7 @@ class FeedConnector(Connector):
             format_name = settings["format"]
             if format_name == "auto":
                 format_name = detect_format(feed.name, feed.content_type, head)
-            records = READERS[format_name](feed.stream, options)
-            if format_name in CHECKS_ITS_KEYS:
-                yield from records
-                return
-            for number, record in enumerate(records, start=1):
-                yield check_key(record, options.key, f"item {number}")
+            yield feed, format_name, options
 
 
 def _check_is_a_feed(feed: OpenedFeed, head: bytes) -> None:

@@ -29,9 +29,17 @@ from core.models import JobKind, Trigger
 from core.pipeline.changes import ChannelChanges
 from core.pipeline.exporter import Deferred, Exporter
 from core.pipeline.importer import Importer, ImportResult
+from core.pipeline.rawindex import raw_index_dir
 from core.pipeline.tasks import TaskState
 from core.store import Store
-from plugins.base import ChangeResult, Connector, ConnectorContext, Record, TaskContext
+from plugins.base import (
+    CatalogDelta,
+    ChangeResult,
+    Connector,
+    ConnectorContext,
+    Record,
+    TaskContext,
+)
 from plugins.registry import UnknownConnector, get_connector
 
 PROGRESS_EVERY_S = 1.0
@@ -66,6 +74,8 @@ class RunExecution:
         self.stages: list[dict[str, Any]] = []
         #: the record index (key → hash) this run's import committed, handed to the export
         self.index: dict[str, int] | None = None
+        #: what this run's commit changed, when known, for the file channels' publications
+        self.delta: CatalogDelta | None = None
         #: changes the commit left for the file channels this run publishes (`Deferred`)
         self.deferred: Deferred | None = None
         self._spool_close: Callable[[], None] = _nothing
@@ -161,6 +171,7 @@ class RunExecution:
             connector_for=self._connector,
             progress=self._progress,
             workdir=self.workdir,
+            cache_dir=raw_index_dir(self.settings.data_dir, self.project["_id"]),
         )
         sources = [c for c in connections if c["role"] in ("source", "secondary", "combined")]
         result: ImportResult | None = None
@@ -194,6 +205,10 @@ class RunExecution:
         self._spool_close = done.spool.close  # the export may read it (`self.deferred`)
         self._stage("database", lambda: self._commit(importer, done, connections))
         self.index = done.hashes
+        if done.changed is not None:
+            self.delta = CatalogDelta(
+                done.generation_before, done.generation_after, done.changed, done.deleted
+            )
         if self.deferred is None:
             done.spool.close()
         after = done.before + done.counts["inserted"] - done.counts["deleted"]
@@ -276,7 +291,7 @@ class RunExecution:
         if deferred:
             self.deferred = Deferred(deferred, partial(self._changed_items, result), recomputed)
         self._guard()
-        importer.finish_commit()
+        importer.finish_commit(result)
         if self.project.get("full_rescan"):
             self.store.projects.update_one(
                 {"_id": self.project["_id"]}, {"$set": {"full_rescan": False}}
@@ -343,6 +358,7 @@ class RunExecution:
             run_id=self.run["_id"],
             retry_every_failed=self.run["trigger"] == Trigger.CLEANUP,
             index=self.index,
+            delta=self.delta,
             deferred=self.deferred,
         )
         channels = self._channels(connections)

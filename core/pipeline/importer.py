@@ -18,14 +18,18 @@ from pymongo import ReplaceOne
 
 from core.clock import now_ms
 from core.errors import ConnectorError, RunHeld
+from core.pipeline import rawindex
 from core.pipeline.hashing import content_hash_int
 from core.pipeline.index import RecordIndex
+from core.pipeline.rawread import read_all, read_known
 from core.pipeline.spool import KeyedRecords, RecordSpool
 from core.store import Store
 from core.versions import versioned
-from plugins.base import Connector, Record
+from plugins.base import Connector, RawItems, Record
 
 WRITE_BATCH = 1000
+#: what changed is kept for the export up to this many records, or a quarter of the catalog
+CHANGED_KEPT = 1000
 PROGRESS_EVERY = 5000
 DEFAULT_SHRINK_PCT = 50
 
@@ -41,6 +45,13 @@ class ImportResult:
     #: key → hash of every record read (seen keys hold `~hash`, see `_Diff`); once `commit`
     #: is done, the index as it now stands, for the export to use instead of loading it again
     hashes: dict[str, int] | None = None
+    #: key → new hash of the records inserted or updated; None when too many to keep
+    changed: dict[str, int] | None = None
+    #: the raw index for the next import of the primary source, installed by `finish_commit`
+    raw_index: rawindex.RawIndexWriter | None = None
+    #: the generation of the records before and after the commit (see `generation_after`)
+    generation_before: str | None = None
+    generation_after: str | None = None
 
 
 INT64 = 2**63
@@ -60,6 +71,14 @@ def storable(value: Any) -> Any:
     return value
 
 
+def storable_record(data: Record) -> Record:
+    """`data`, or a copy that BSON can hold when a value is not text (see `storable`)."""
+    for value in data.values():
+        if type(value) is not str:
+            return storable(data)  # type: ignore[no-any-return]
+    return data
+
+
 class _Diff:
     """Sorts each record read into inserted, updated or unchanged against the previous state
     (`known`); changed records go to the spool. A key read is marked seen by storing its
@@ -71,29 +90,36 @@ class _Diff:
         self.known = known
         self.spool = spool
         self.counts = counts
+        #: key → hash of what changed, while it stays small next to the catalog
+        self.changed: dict[str, int] | None = {}
+        self._keep_changed = max(CHANGED_KEPT, len(known) // 4)
 
-    def add(self, key: str, data: Record) -> bool:
-        """False when `key` was already read in this run."""
+    def add(self, key: str, data: Record) -> int | None:
+        """The record's content hash; None when `key` was already read in this run."""
         previous = self.known.get(key)
         if previous is not None and previous < 0:
-            return False
-        for value in data.values():
-            if type(value) is not str:
-                data = storable(data)
-                break
+            return None
+        data = storable_record(data)
         digest = content_hash_int(data)
         if previous is None:
             self.known[key] = ~digest
             self.counts["inserted"] += 1
-            self.spool.append(key, data, f"{digest:016x}")
+            self._note(key, data, digest)
         else:
             self.known[key] = ~previous
             if previous != digest:
                 self.counts["updated"] += 1
-                self.spool.append(key, data, f"{digest:016x}")
+                self._note(key, data, digest)
             else:
                 self.counts["unchanged"] += 1
-        return True
+        return digest
+
+    def _note(self, key: str, data: Record, digest: int) -> None:
+        self.spool.append(key, data, f"{digest:016x}")
+        if self.changed is not None:
+            self.changed[key] = digest
+            if len(self.changed) > self._keep_changed:
+                self.changed = None
 
 
 class Importer:
@@ -103,6 +129,8 @@ class Importer:
       connector_for: builds the connector of a connection.
       progress: called with (records done, total or None) while reading.
       workdir: where spools live while the run works.
+      cache_dir: where the project's raw indexes live (see `core/pipeline/rawindex.py`);
+        None reads every source in full.
     """
 
     def __init__(
@@ -114,8 +142,10 @@ class Importer:
         connector_for: Callable[[dict[str, Any]], Connector],
         progress: Callable[[int, int | None], None],
         workdir: Path,
+        cache_dir: Path | None = None,
     ) -> None:
         self.store = store
+        self.cache_dir = cache_dir
         self.project = project
         self.connections = connections
         self.connector_for = connector_for
@@ -131,6 +161,15 @@ class Importer:
         if not primaries:
             raise ConnectorError("the project has no source connection to import from")
         recovering = bool(self.project.get("commit_run_id"))
+        if (
+            not recovering
+            and self.cache_dir is not None
+            and len(self.connections_of_sources()) == 1
+        ):
+            source = self.connector_for(primaries[0])
+            with source.raw_items() as items:
+                if items is not None:
+                    return self._read_raw(items, source.key_field, primaries[0])
         known = self.index.load_from_records() if recovering else self.index.load()
         before = len(known)
         extras = self._read_keyed(self._by_role("secondary") + self._by_role("combined"))
@@ -143,7 +182,7 @@ class Importer:
             source = self.connector_for(primaries[0])
             records = self._joined(source, secondaries, combined)
             for number, (key, data) in enumerate(records, start=1):
-                if not diff.add(key, data):
+                if diff.add(key, data) is None:
                     raise ConnectorError(f"duplicate key {key!r} at item {number} of the feed")
                 counts["read"] = number
                 if number % PROGRESS_EVERY == 0:
@@ -151,7 +190,7 @@ class Importer:
             # Records that only combined sources have join the catalog too.
             for extra in combined:
                 for key, data in extra:
-                    if diff.add(key, data):
+                    if diff.add(key, data) is not None:
                         counts["read"] += 1
         except BaseException:
             spool.close()
@@ -167,7 +206,82 @@ class Importer:
         except RunHeld:
             spool.close()
             raise
-        return ImportResult(counts, spool, deleted, before, recovering, hashes=known)
+        return ImportResult(
+            counts,
+            spool,
+            deleted,
+            before,
+            recovering,
+            hashes=known,
+            changed=diff.changed,
+            generation_before=self.project.get("index_generation"),
+        )
+
+    def connections_of_sources(self) -> list[dict[str, Any]]:
+        return [c for c in self.connections if c["role"] in ("source", "secondary", "combined")]
+
+    def _read_raw(self, items: RawItems, key_field: str, source: dict[str, Any]) -> ImportResult:
+        """Read the primary source as raw items (see `core/pipeline/rawread.py`)."""
+        assert self.cache_dir is not None
+        path = rawindex.index_path(self.cache_dir, source["_id"])
+        generation = self.project.get("index_generation")
+        previous = rawindex.load(path, items.fingerprint, generation)
+        writer = rawindex.RawIndexWriter(path, items.fingerprint)
+        spool = RecordSpool(self.workdir)
+        counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "deleted": 0}
+        hashes: dict[str, int] | None = None
+        changed: dict[str, int] | None
+        keep: rawindex.RawIndexWriter | None = writer
+        try:
+            if previous is not None:
+                found = read_known(
+                    items,
+                    previous,
+                    key_field=key_field,
+                    spool=spool,
+                    writer=writer,
+                    counts=counts,
+                    storable=storable_record,
+                    progress=self.progress,
+                )
+                del previous
+                spool.leave_out(found.unchanged_in_spool)
+                deleted, before, changed = found.deleted, found.before, found.changed
+                if found.index_unchanged:
+                    writer.discard()
+                    keep = None
+            else:
+                hashes = self.index.load()
+                before = len(hashes)
+                diff = _Diff(hashes, spool, counts)
+                read_all(
+                    items,
+                    add=diff.add,
+                    key_field=key_field,
+                    writer=writer,
+                    counts=counts,
+                    progress=self.progress,
+                )
+                deleted = [key for key, value in hashes.items() if value >= 0]
+                changed = diff.changed
+            counts["deleted"] = len(deleted)
+            self.progress(counts["read"], counts["read"])
+            self._check_shrink(before, counts["read"], len(deleted))
+        except BaseException:
+            spool.close()
+            writer.discard()
+            raise
+        return ImportResult(
+            counts,
+            spool,
+            deleted,
+            before,
+            False,
+            hashes=hashes,
+            changed=changed,
+            raw_index=keep,
+            generation_before=generation,
+        )
 
     def _read_keyed(self, connections: list[dict[str, Any]]) -> dict[str, KeyedRecords]:
         """Secondary and combined sources, fetched in parallel into keyed stores."""
@@ -253,6 +367,14 @@ class Importer:
         """Write the changed records, drop the deleted ones and update the index."""
         pid = self.project["_id"]
         self.store.projects.update_one({"_id": pid}, {"$set": {"commit_run_id": run_id}})
+        result.generation_after = result.generation_before
+        if (
+            result.spool.count
+            or result.deleted
+            or result.recovering
+            or result.generation_before is None
+        ):
+            result.generation_after = run_id
         now = now_ms()
         writes: list[Any] = []
         written = 0
@@ -321,7 +443,13 @@ class Importer:
         writes.clear()
         return count
 
-    def finish_commit(self) -> None:
+    def finish_commit(self, result: ImportResult) -> None:
+        """The commit is whole: the project's records are at `result.generation_after`, and
+        the raw index read on the way describes them."""
         self.store.projects.update_one(
-            {"_id": self.project["_id"]}, {"$set": {"commit_run_id": None}}
+            {"_id": self.project["_id"]},
+            {"$set": {"commit_run_id": None, "index_generation": result.generation_after}},
         )
+        if result.raw_index is not None and result.generation_after is not None:
+            result.raw_index.install(result.generation_after)
+            result.raw_index = None

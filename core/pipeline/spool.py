@@ -25,6 +25,13 @@ class RecordSpool:
             "w+", dir=workdir, prefix="spool-", encoding="utf-8"
         )
         self.count = 0
+        self._left_out: set[str] = set()
+
+    def leave_out(self, keys: set[str]) -> None:
+        """Records of these keys, appended already, are not handed out (they turned out not
+        to have changed)."""
+        self._left_out = keys
+        self.count -= len(keys)
 
     def append(self, key: str, data: Record, digest: str) -> None:
         self._file.write(json.dumps([key, data, digest], separators=(",", ":"), default=str))
@@ -34,9 +41,11 @@ class RecordSpool:
     def __iter__(self) -> Iterator[tuple[str, Record, str]]:
         self._file.flush()
         self._file.seek(0)
+        left_out = self._left_out
         for line in self._file:
             key, data, digest = json.loads(line)
-            yield key, data, digest
+            if key not in left_out:
+                yield key, data, digest
         self._file.seek(0, 2)
 
     def close(self) -> None:

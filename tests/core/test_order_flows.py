@@ -14,7 +14,7 @@ from core.documents import ProjectDocuments
 from core.models import RunState, Trigger
 from core.pipeline.tasks import TaskState
 from core.store import Store
-from tests.core.test_pipeline import Shop
+from tests.core.shop import Shop
 from tests.plugins.fake_shop import FakeShop, fake_shop, shop_server, shop_settings  # noqa: F401
 from tests.plugins.fake_warehouse import (  # noqa: F401
     FakeWarehouse,

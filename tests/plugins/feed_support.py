@@ -123,3 +123,14 @@ def feed_server() -> Iterator[FeedServer]:
     finally:
         server.http.shutdown()
         server.http.server_close()
+
+
+def read_raw_feed(
+    tmp_path: Path, sleep: Callable[[float], None] | None = None, **settings: Any
+) -> list[Record] | None:
+    """What `read_feed` reads, through `raw_items` and `parse` (None: no raw items)."""
+    connector = feed_connector(tmp_path, sleep, **settings)
+    with connector.raw_items() as raw:
+        if raw is None:
+            return None
+        return [r for item, where in raw if (r := raw.parse(item, where)) is not None]

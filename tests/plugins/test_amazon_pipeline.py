@@ -15,7 +15,7 @@ import redis
 from core.config import Settings
 from core.store import Store
 from tests.conftest import redis_client, redis_url
-from tests.core.test_pipeline import Shop
+from tests.core.shop import Shop
 from tests.plugins.fake_spapi import (  # noqa: F401
     CLIENT_ID,
     CLIENT_SECRET,

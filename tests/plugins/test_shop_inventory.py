@@ -10,7 +10,7 @@ import pytest
 
 from core.config import Settings
 from core.store import Store
-from tests.core.test_pipeline import Shop
+from tests.core.shop import Shop
 from tests.plugins.fake_shop import FakeShop, fake_shop, shop_server, shop_settings  # noqa: F401
 from tests.plugins.fakes import add_connectors
 

@@ -56,27 +56,41 @@ def _read(
         raise ConnectorError("the feed is empty: it has no header line")
     key = options.key
     _check_header(header, key, delimiter, reader.line_num)
-    key_index = header.index(key)
-    width = len(header)
+    shape = RowShape(header, key, delimiter)
     while True:
         start = reader.line_num + 1
         row = _next_row(reader)
         if row is None:
             return
-        if not row:
-            continue
+        if row:
+            yield shape.record(row, start)
+
+
+class RowShape:
+    """How a row of the feed becomes a record: by the header, checked on the way."""
+
+    def __init__(self, header: list[str], key: str, delimiter: str) -> None:
+        self.header = header
+        self.key = key
+        self.delimiter = delimiter
+        self.key_index = header.index(key)
+        self.width = len(header)
+
+    def record(self, row: list[str], start: int) -> Record:
+        """The record of a non-empty `row` that starts on line `start`."""
+        width = self.width
         if len(row) > width:
             if any(field.strip() for field in row[width:]):
                 raise ConnectorError(
                     f"line {start} has {len(row)} fields, more than the header's {width}; "
-                    f"check the quoting, or set `delimiter` if {delimiter!r} is wrong"
+                    f"check the quoting, or set `delimiter` if {self.delimiter!r} is wrong"
                 )
             row = row[:width]
         elif len(row) < width:
             row = row + [""] * (width - len(row))
-        if not row[key_index].strip():
-            raise ConnectorError(f"line {start} has an empty key column {key!r}")
-        yield dict(zip(header, row, strict=True))
+        if not row[self.key_index].strip():
+            raise ConnectorError(f"line {start} has an empty key column {self.key!r}")
+        return dict(zip(self.header, row, strict=True))
 
 
 def _lines(stream: FeedStream, encoding: str) -> Iterator[str]:
