@@ -13,6 +13,7 @@ from api.pagination import page_of
 from api.schemas import ProjectIn, ProjectOut, ProjectPatch
 from core import projects as projects_service
 from core.jobs import scheduled_runs_per_day
+from core.pipeline.rawindex import raw_index_dir
 
 blp = Blueprint("projects", __name__, url_prefix="/api/v1/projects", description="Projects")
 
@@ -67,10 +68,12 @@ class ProjectItem(MethodView):
     @blp.response(204)
     @blp.alt_response(409, response="CONFLICT")
     def delete(self, project_id: str) -> None:
-        """Delete a project with its connections, jobs, runs, records and exported files;
-        refused (409) while one of its runs is queued or running."""
+        """Delete a project with its connections, jobs, runs, records, exported files and raw
+        indexes; refused (409) while one of its runs is queued or running."""
         projects_service.delete_project(services.store(), services.tenant()["_id"], project_id)
-        shutil.rmtree(services.settings().data_dir / "exports" / project_id, ignore_errors=True)
+        data_dir = services.settings().data_dir
+        shutil.rmtree(data_dir / "exports" / project_id, ignore_errors=True)
+        shutil.rmtree(raw_index_dir(data_dir, project_id), ignore_errors=True)
 
 
 def _set_paused(project_id: str, paused: bool) -> dict[str, Any]:

@@ -108,3 +108,17 @@ def test_a_project_with_an_active_run_cannot_be_deleted(tenant: Any) -> None:
     refused = tenant.delete(f"/projects/{pid}")
     assert refused.status_code == 409 and rid in refused.json["message"]
     assert tenant.get(f"/projects/{pid}").status_code == 200
+
+
+def test_deleting_a_project_removes_its_files_from_the_data_folder(
+    tenant: Any, settings: Any
+) -> None:
+    pid = tenant.post("/projects/", {"name": "Shop"}).json["id"]
+    kept = [settings.data_dir / "exports" / pid, settings.data_dir / "raw-index" / pid]
+    other = settings.data_dir / "raw-index" / "another-project"
+    for folder in [*kept, other]:
+        folder.mkdir(parents=True)
+        (folder / "c.raw").write_bytes(b"x")
+    assert tenant.delete(f"/projects/{pid}").status_code == 204
+    assert [folder.exists() for folder in kept] == [False, False]
+    assert (other / "c.raw").exists()
