@@ -18,8 +18,6 @@ from plugins.base import Record
 TEXT_ENCODINGS = ("utf-8", "utf-8-sig", "cp1252")
 #: what a `Content-Type` charset calls each encoding
 CHARSETS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "cp1252": "windows-1252"}
-#: `place_all` writes renderings in blocks of about this size
-PLACE_BLOCK_BYTES = 256 * 1024
 
 
 class Output(Protocol):
@@ -87,23 +85,14 @@ class Writer:
             self.flush()
         return b"".join(captured), self.unencodable - before
 
-    def place_all(self, renderings: Iterable[bytes]) -> int:
-        """Write renderings from `render`, in order, where records would go; returns how
-        many. Writes go out in blocks of about `PLACE_BLOCK_BYTES`."""
+    def place_pages(self, pages: Iterable[list[bytes]]) -> int:
+        """Write renderings from `render`, in order, where records would go, a page (a list
+        of renderings, one write) at a time; returns how many."""
         self.flush()
         count = 0
-        block: list[bytes] = []
-        size = 0
-        for rendering in renderings:
-            block.append(rendering)
-            size += len(rendering)
-            count += 1
-            if size >= PLACE_BLOCK_BYTES:
-                self.sink.write(b"".join(block))
-                block.clear()
-                size = 0
-        if block:
-            self.sink.write(b"".join(block))
+        for page in pages:
+            self.sink.write(b"".join(page))
+            count += len(page)
         return count
 
     @classmethod

@@ -177,15 +177,16 @@ def write_file(
     """The document from the stored renderings, in key order; counts `written` and
     `unencodable`."""
     writer = layout.writer(out, replace(layout.options, header=header))
-    totals: dict[str, int] = {}
+    pages, unencodable = rows.rendering_pages(held_back)
 
-    def reported(renderings: Iterator[bytes]) -> Iterator[bytes]:
-        for number, rendering in enumerate(renderings, start=1):
-            if number % 10_000 == 0:
-                progress(number, None)
-            yield rendering
+    def reported(pages: Iterator[list[bytes]]) -> Iterator[list[bytes]]:
+        done = 0
+        for page in pages:
+            yield page
+            done += len(page)
+            progress(done, None)
 
-    written = writer.place_all(reported(rows.renderings(held_back, totals)))
+    written = writer.place_pages(reported(pages))
     writer.close()
     progress(written, written)
-    return {"written": written, "unencodable": writer.unencodable + totals["unencodable"]}
+    return {"written": written, "unencodable": writer.unencodable + unencodable}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from plugins.base import Record
 from plugins.writers.base import Output, Writer, WriterOptions, json_safe
@@ -30,13 +30,15 @@ class JsonWriter(Writer):
             self.text.write(text)
         return b"".join(captured), 0
 
-    def place_all(self, renderings: Iterable[bytes]) -> int:
-        def separated() -> Iterator[bytes]:
-            for rendering in renderings:
-                yield (b"[\n" if self.count == 0 else b",\n") + rendering
-                self.count += 1
-
-        return super().place_all(separated())
+    def place_pages(self, pages: Iterable[list[bytes]]) -> int:
+        self.flush()
+        placed = 0
+        for page in pages:
+            if page:
+                self.sink.write((b"[\n" if self.count == 0 else b",\n") + b",\n".join(page))
+                self.count += len(page)
+                placed += len(page)
+        return placed
 
     def close(self) -> None:
         self.text.write("[]\n" if self.count == 0 else "\n]\n")

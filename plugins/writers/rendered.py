@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
+from operator import itemgetter
 from pathlib import Path
 
 #: bumped when what a row holds changes, so older stores are rebuilt, not misread
@@ -29,6 +30,9 @@ LAYOUT = "1"
 FETCH_ROWS = 2000
 _SIGNED = 1 << 63
 _WRAP = 1 << 64
+
+
+_first = itemgetter(0)
 
 
 def signed(digest: int) -> int:
@@ -146,11 +150,15 @@ class RenderedRows:
     def drop(self, keys: Iterable[str]) -> None:
         self._db.executemany("DELETE FROM rows WHERE key = ?", ((key,) for key in keys))
 
-    def columns(self, held_back: Iterable[str] = ()) -> list[str]:
-        """Every field name of the shown rows, in the order first seen (rows by key)."""
+    def _hold(self, held_back: Iterable[str]) -> None:
+        """Put `held_back` in the temporary table `held`, for queries to leave out."""
         self._db.execute("CREATE TEMP TABLE IF NOT EXISTS held (key TEXT PRIMARY KEY)")
         self._db.execute("DELETE FROM held")
         self._db.executemany("INSERT OR IGNORE INTO held VALUES (?)", ((k,) for k in held_back))
+
+    def columns(self, held_back: Iterable[str] = ()) -> list[str]:
+        """Every field name of the shown rows, in the order first seen (rows by key)."""
+        self._hold(held_back)
         found: dict[str, None] = {}
         for (names,) in self._db.execute(
             "SELECT names FROM rows WHERE shown AND key NOT IN (SELECT key FROM held)"
@@ -184,17 +192,20 @@ class RenderedRows:
             ((rendering, unencodable, key) for key, rendering, unencodable in renderings),
         )
 
-    def renderings(self, held_back: set[str], totals: dict[str, int]) -> Iterator[bytes]:
-        """The shown rows' renderings by key, leaving out `held_back`; adds up `unencodable`
-        in `totals`."""
-        cursor = self._db.execute(
-            "SELECT key, rendering, unencodable FROM rows WHERE shown ORDER BY key"
-        )
-        unencodable = 0
-        while batch := cursor.fetchmany(FETCH_ROWS):
-            for key, rendering, replaced in batch:
-                if held_back and key in held_back:
-                    continue
-                unencodable += replaced
-                yield rendering
-        totals["unencodable"] = totals.get("unencodable", 0) + unencodable
+    def rendering_pages(self, held_back: set[str]) -> tuple[Iterator[list[bytes]], int]:
+        """The shown rows' renderings by key, leaving out `held_back`, a page at a time; and
+        how many characters they replaced (`unencodable`) in all."""
+        shown = "shown"  # the condition below is one of two fixed texts, never user input
+        if held_back:
+            self._hold(held_back)
+            shown += " AND key NOT IN (SELECT key FROM held)"
+        (unencodable,) = self._db.execute(
+            f"SELECT COALESCE(SUM(unencodable), 0) FROM rows WHERE {shown}"
+        ).fetchone()
+        cursor = self._db.execute(f"SELECT rendering FROM rows WHERE {shown} ORDER BY key")
+
+        def pages() -> Iterator[list[bytes]]:
+            while batch := cursor.fetchmany(FETCH_ROWS):
+                yield list(map(_first, batch))
+
+        return pages(), int(unencodable)
