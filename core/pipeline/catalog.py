@@ -8,7 +8,7 @@ started from needs not even the hashes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from core.pipeline.changes import ChannelChanges, rules_fingerprint
@@ -31,10 +31,14 @@ class ChannelCatalog:
         held_back: set[str],
         index: dict[str, int] | None = None,
         delta: CatalogDelta | None = None,
+        written: Callable[[], Iterable[tuple[str, Record, str]]] | None = None,
     ) -> None:
+        """`written`: the records the commit of `delta` wrote (key, data, hex hash), read
+        instead of the database for views of those records."""
         self.store = store
         self.index = index
         self._delta = delta
+        self._written = written
         self.project_id: str = project["_id"]
         self.changes = changes
         self.held_back = held_back
@@ -62,11 +66,25 @@ class ChannelCatalog:
         generation = project.get("index_generation")
         return None if generation is None else str(generation)
 
+    def _from_written(self, keys: Sequence[str]) -> bool:
+        """Whether every one of `keys` is a record this run's commit wrote."""
+        if self._written is None or self._delta is None:
+            return False
+        changed = self._delta.changed
+        return all(key in changed for key in keys)
+
     def delta(self) -> CatalogDelta | None:
         """What this run's commit changed, as the run handed it over."""
         return self._delta
 
     def views(self, keys: Sequence[str] | None = None) -> Iterator[tuple[str, int, Record | None]]:
+        if keys is not None and self._from_written(keys):
+            assert self._written is not None
+            wanted = set(keys)
+            for key, data, digest in self._written():
+                if key in wanted:
+                    yield key, int(digest, 16), self.changes.view(data)
+            return
         if keys is None:
             cursor = self.store.records.find(
                 {"project_id": self.project_id}, {"key": 1, "data": 1, "hash": 1}

@@ -76,6 +76,8 @@ class RunExecution:
         self.index: dict[str, int] | None = None
         #: what this run's commit changed, when known, for the file channels' publications
         self.delta: CatalogDelta | None = None
+        #: the records the commit wrote (key, data, hex hash), while the export may read them
+        self.written: Callable[[], Iterable[tuple[str, Record, str]]] | None = None
         #: changes the commit left for the file channels this run publishes (`Deferred`)
         self.deferred: Deferred | None = None
         self._spool_close: Callable[[], None] = _nothing
@@ -211,6 +213,8 @@ class RunExecution:
             )
         if self.deferred is None:
             done.spool.close()
+        else:  # file channels publishing now read the changed records from it
+            self.written = done.spool.__iter__
         after = done.before + done.counts["inserted"] - done.counts["deleted"]
         self._alert(records_before=done.before, records_after=after)
 
@@ -359,6 +363,7 @@ class RunExecution:
             retry_every_failed=self.run["trigger"] == Trigger.CLEANUP,
             index=self.index,
             delta=self.delta,
+            written=self.written,
             deferred=self.deferred,
         )
         channels = self._channels(connections)

@@ -53,6 +53,7 @@ class Exporter:
         index: dict[str, int] | None = None,
         deferred: Deferred | None = None,
         delta: CatalogDelta | None = None,
+        written: Callable[[], Iterable[tuple[str, Record, str]]] | None = None,
     ) -> None:
         self.store = store
         self.project = project
@@ -65,6 +66,8 @@ class Exporter:
         self.deferred = deferred
         #: what this run's commit changed, when it knows (see `plugins.base.CatalogDelta`)
         self.delta = delta
+        #: the records this run's commit wrote (key, data, hex hash), when it can be read
+        self.written = written
         #: called before writes that need the run to still hold its project
         self.guard: Callable[[], None] = _unguarded
 
@@ -115,6 +118,7 @@ class Exporter:
             held_back,
             index=self.index,
             delta=self.delta,
+            written=self.written,
         )
         try:
             counts = connector.publish(catalog)

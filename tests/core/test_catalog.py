@@ -98,3 +98,17 @@ def test_an_export_told_what_the_commit_changed_reads_only_those_records(
     lines = connector.path.read_text().splitlines()
     assert lines[0] == "sku,price" and "K-007,700" in lines and len(lines) == 100
     assert not any(line.startswith("K-050") for line in lines)
+
+
+def test_views_of_the_records_the_commit_wrote_come_from_its_spool(store: Store) -> None:
+    hashes = _save(store, {"A": {"sku": "A", "p": "1"}, "B": {"sku": "B", "p": "2"}}, "run_1")
+    written = [("B", {"sku": "B", "p": "2"}, f"{hashes['B']:016x}")]
+    delta = CatalogDelta("run_0", "run_1", {"B": hashes["B"]}, [])
+    changes = ChannelChanges(store, PROJECT, CHANNEL)
+    catalog = ChannelCatalog(
+        store, PROJECT, CHANNEL, changes, set(), delta=delta, written=lambda: written
+    )
+    store.records.delete_one({"key": "B"})  # so a read of the database would not find it
+    assert list(catalog.views(["B"])) == [("B", hashes["B"], {"sku": "B", "p": "2"})]
+    # A key the commit did not write is read from the database.
+    assert [key for key, _, _ in catalog.views(["A", "B"])] == ["A"]
