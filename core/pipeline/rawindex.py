@@ -7,8 +7,9 @@ folder, never the truth: it names the generation of the project's records it des
 (`index_generation` on the project) and the source's fingerprint (`RawItems.fingerprint`), and
 is used only while both still hold; a missing, damaged or stale file only costs a full read.
 
-File layout: one JSON line (version, fingerprint, generation, count), then `count` raw hashes
-and `count` content hashes as unsigned 64-bit integers, then the keys, one per line.
+File layout: one JSON line (version, fingerprint, generation, count, the keys' length in
+bytes), then `count` raw hashes and `count` content hashes as unsigned 64-bit integers, then
+the keys, one per line; a file of any other length is not used.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from typing import IO
 import xxhash
 
 VERSION = 1
+#: entries a writer holds in memory before writing them out
+BUFFERED = 8192
 #: the raw hash of an item's bytes
 raw_hash = xxhash.xxh3_64_intdigest
 
@@ -69,10 +72,11 @@ def load(path: Path, fingerprint: str, generation: str | None) -> RawIndex | Non
                 return None
             count = int(header["count"])
             raws, hashes = _words(file, count), _words(file, count)
-            keys = file.read().split(b"\n") if count else []
+            blob = file.read()
     except (OSError, ValueError, KeyError, EOFError):
         return None
-    if len(keys) != count:
+    keys = blob.split(b"\n") if count else []
+    if len(blob) != header.get("keys_bytes") or len(keys) != count:
         return None
     return RawIndex(fingerprint, generation, raws, hashes, keys)
 
@@ -86,22 +90,26 @@ def _words(file: IO[bytes], count: int) -> array[int]:
 
 
 class RawIndexWriter:
-    """Builds a raw index in a temporary file beside `path`; `install` puts it in place.
+    """Builds a raw index in temporary files beside `path`; `install` puts it in place.
 
-    Keys go to disk as they come, so building it holds 16 bytes an entry in memory. A key
-    that holds a line break cannot be stored: the writer then gives up (`broken`), and the
-    next import reads in full.
+    Entries go to disk as they come (a few thousand at a time), so building the raw index of
+    a large catalog holds next to nothing in memory. A key that holds a line break cannot be
+    stored: the writer then gives up (`broken`), and the next import reads in full.
     """
 
     def __init__(self, path: Path, fingerprint: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.fingerprint = fingerprint
-        self.raws = array("Q")
-        self.hashes = array("Q")
         self.broken = False
-        self._keys = tempfile.TemporaryFile(dir=path.parent, prefix="keys-")  # noqa: SIM115
-        self._first = True
+        self.count = 0
+        self._keys_bytes = 0
+        self._raws = array("Q")
+        self._hashes = array("Q")
+        self._files = [
+            tempfile.TemporaryFile(dir=path.parent, prefix=f"{name}-")  # noqa: SIM115
+            for name in ("raws", "hashes", "keys")
+        ]
 
     def add(self, raw: int, key: str, digest: int) -> None:
         if self.broken:
@@ -109,21 +117,30 @@ class RawIndexWriter:
         if "\n" in key:
             self.broken = True
             return
-        self.raws.append(raw)
-        self.hashes.append(digest)
-        self._keys.write(key.encode() if self._first else b"\n" + key.encode())
-        self._first = False
+        self._raws.append(raw)
+        self._hashes.append(digest)
+        self._key(key.encode())
+        if len(self._raws) >= BUFFERED:
+            self._flush()
 
     def extend(self, raws: array[int], hashes: array[int], keys: list[bytes]) -> None:
         """Add entries already encoded (kept from the previous raw index)."""
         if self.broken or not keys:
             return
-        self.raws.extend(raws)
-        self.hashes.extend(hashes)
-        if not self._first:
-            self._keys.write(b"\n")
-        self._keys.write(b"\n".join(keys))
-        self._first = False
+        self._flush()
+        _store(raws, self._files[0])
+        _store(hashes, self._files[1])
+        self._key(b"\n".join(keys))
+        self.count += len(keys) - 1
+
+    def _key(self, key: bytes) -> None:
+        self._keys_bytes += self._files[2].write(b"\n" + key if self.count else key)
+        self.count += 1
+
+    def _flush(self) -> None:
+        _store(self._raws, self._files[0])
+        _store(self._hashes, self._files[1])
+        del self._raws[:], self._hashes[:]
 
     def install(self, generation: str) -> None:
         """Write the file for `generation` and move it into place (atomically)."""
@@ -131,11 +148,13 @@ class RawIndexWriter:
             self.discard()
             self.path.unlink(missing_ok=True)
             return
+        self._flush()
         header = {
             "version": VERSION,
             "fingerprint": self.fingerprint,
             "generation": generation,
-            "count": len(self.raws),
+            "count": self.count,
+            "keys_bytes": self._keys_bytes,
         }
         handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (renamed or removed below)
             dir=self.path.parent, prefix=f"{self.path.name}-", delete=False
@@ -143,13 +162,9 @@ class RawIndexWriter:
         try:
             with handle as out:
                 out.write(json.dumps(header).encode() + b"\n")
-                for words in (self.raws, self.hashes):
-                    if sys.byteorder != "little":  # pragma: no cover
-                        words = array("Q", words)
-                        words.byteswap()
-                    words.tofile(out)
-                self._keys.seek(0)
-                shutil.copyfileobj(self._keys, out, 1 << 20)
+                for part in self._files:
+                    part.seek(0)
+                    shutil.copyfileobj(part, out, 1 << 20)
             os.replace(handle.name, self.path)
         except BaseException:
             Path(handle.name).unlink(missing_ok=True)
@@ -158,4 +173,13 @@ class RawIndexWriter:
             self.discard()
 
     def discard(self) -> None:
-        self._keys.close()
+        for part in self._files:
+            part.close()
+
+
+def _store(words: array[int], file: IO[bytes]) -> None:
+    """Append `words` to `file` as little-endian unsigned 64-bit integers."""
+    if sys.byteorder != "little":  # pragma: no cover - the file is little-endian everywhere
+        words = array("Q", words)
+        words.byteswap()
+    words.tofile(file)
