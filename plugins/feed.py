@@ -25,8 +25,9 @@ from plugins.sources.detect import detect_format, html_title, looks_like_html, s
 from plugins.sources.fetch import HttpOptions
 from plugins.sources.files import check_file_allowed, local_path
 from plugins.sources.formats import CHECKS_ITS_KEYS, READERS, ReadOptions
-from plugins.sources.formats.delimited_raw import delimited_raw
+from plugins.sources.formats.delimited_raw import DelimitedRaw, delimited_raw
 from plugins.sources.formats.keys import check_key
+from plugins.sources.formats.xml_raw import XmlRawItems, xml_raw_items
 from plugins.sources.stream import SNIFF_BYTES
 from plugins.sources.transport import OpenedFeed, open_feed
 
@@ -164,13 +165,15 @@ class FeedConnector(Connector):
 
     @contextmanager
     def raw_items(self) -> Iterator[RawItems | None]:  # type: ignore[override]
-        """CSV, TSV and TXT feeds hand their rows over as bytes (see `RawItems`)."""
+        """CSV, TSV and TXT feeds hand their rows over as bytes, XML feeds their items (see
+        `RawItems`)."""
         with self._opened() as (feed, format_name, options):
-            if format_name not in RAW_DELIMITED:
-                yield None
-                return
-            default = RAW_DELIMITED[format_name]
-            raw = delimited_raw(feed.stream, options, default_delimiter=default)
+            raw: DelimitedRaw | XmlRawItems | None = None
+            if format_name in RAW_DELIMITED:
+                default = RAW_DELIMITED[format_name]
+                raw = delimited_raw(feed.stream, options, default_delimiter=default)
+            elif format_name == "xml":
+                raw = xml_raw_items(feed, options)
             if raw is not None:
                 raw.fingerprint = f"{format_name}:{raw.fingerprint}"
             yield raw

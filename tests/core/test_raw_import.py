@@ -191,3 +191,46 @@ def test_raw_indexes_live_in_the_data_folder(shop: Shop) -> None:
     folder = raw_index_dir(shop.settings.data_dir, shop.project["_id"])
     assert [p.name for p in folder.iterdir()] == [f"{shop.source['_id']}.raw"]
     assert isinstance(folder, Path)
+
+
+def test_an_xml_feed_is_reimported_parsing_only_the_items_that_changed(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from plugins.sources.formats.xml_raw import XmlRawItems
+
+    items: list[int] = []
+    original: Callable[..., Any] = XmlRawItems.parse
+
+    def counting(self: XmlRawItems, raw: bytes, where: int) -> Any:
+        items.append(where)
+        return original(self, raw, where)
+
+    monkeypatch.setattr(XmlRawItems, "parse", counting)
+    feed = tmp_path / "feed.xml"
+    shop.store.connections.delete_one({"_id": shop.source["_id"]})
+    shop.source = shop.connect(
+        {"connector": "feed", "role": "source", "settings": {"url": str(feed), "format": "xml"}}
+    )
+
+    def write(catalog: dict[str, str]) -> None:
+        body = "".join(
+            f"<item><sku>{k}</sku><g:price>{p}</g:price></item>\n" for k, p in catalog.items()
+        )
+        feed.write_text(
+            '<?xml version="1.0"?><rss xmlns:g="http://base.google.com/ns/1.0"><channel>'
+            f"<title>Shop</title>\n{body}</channel></rss>\n"
+        )
+
+    catalog = {f"K{n}": f"{n}.00" for n in range(10)}
+    write(catalog)
+    assert shop.run()["state"] == RunState.SUCCEEDED
+    items.clear()
+    catalog["K4"] = "99.00"
+    del catalog["K7"]
+    write(catalog)
+    run = shop.run()
+    assert run["state"] == RunState.SUCCEEDED, run["error"]
+    assert items == [5]
+    counts = shop.stage(run, "import")
+    assert (counts["updated"], counts["deleted"], counts["unchanged"]) == (1, 1, 8)
+    assert stored(shop)["K4"] == {"sku": "K4", "g:price": "99.00"}

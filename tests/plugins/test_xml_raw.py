@@ -14,7 +14,7 @@ import pytest
 from bench import feeds
 from core.errors import ConnectorError
 from plugins.sources.fetch import HttpOptions
-from plugins.sources.formats import ReadOptions, xml_raw
+from plugins.sources.formats import ReadOptions, xml_scan
 from plugins.sources.formats.xml_raw import xml_raw_items
 from plugins.sources.transport import open_feed
 from tests.conftest import FIXTURES
@@ -124,7 +124,7 @@ def test_raw_items_parse_into_the_records_read_gives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, chunk_bytes: int
 ) -> None:
     content, settings = FEEDS[name]
-    monkeypatch.setattr(xml_raw, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(xml_scan, "CHUNK_BYTES", chunk_bytes)
     url = write(tmp_path, "f.xml", content)
     records = read_outcome(tmp_path, url, **settings)
     assert isinstance(records, list) and records
@@ -183,7 +183,7 @@ BROKEN = bench_rss(3)
 def test_a_broken_feed_is_refused_with_the_message_read_gives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str | bytes, chunk_bytes: int
 ) -> None:
-    monkeypatch.setattr(xml_raw, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(xml_scan, "CHUNK_BYTES", chunk_bytes)
     url = write(tmp_path, "f.xml", content)
     message = read_outcome(tmp_path, url)
     assert isinstance(message, str)

@@ -27,8 +27,8 @@ from plugins.sources.stream import FeedStream
 XML_NAMESPACE = "http://www.w3.org/XML/1998/namespace"
 #: names a child element in a record
 Naming = Callable[[Any], str]
-_AUTO_PATHS = {"rss": "/rss/channel/item", "RDF": "/RDF/item", "feed": "/feed/entry"}
-_POSITION_SUFFIX = re.compile(r",? line \d+, column \d+$")
+AUTO_PATHS = {"rss": "/rss/channel/item", "RDF": "/RDF/item", "feed": "/feed/entry"}
+POSITION_SUFFIX = re.compile(r",? line \d+, column \d+$")
 
 
 def read_xml(stream: FeedStream, options: ReadOptions) -> Iterator[Record]:
@@ -44,13 +44,13 @@ def iter_items(
     parser = etree.iterparse(
         stream,
         events=("start", "end"),
-        encoding=_declared_encoding(encoding),
+        encoding=declared_encoding(encoding),
         remove_comments=True,
         remove_pis=True,
         resolve_entities=False,
         no_network=True,
     )
-    path: _ItemPath | None = _ItemPath(item_path) if item_path else None
+    path: ItemPath | None = ItemPath(item_path) if item_path else None
     stack: list[tuple[str, str]] = []  # names of the open elements outside items
     seen: dict[str, None] = {}
     inside = 0  # open elements within the item being read, the item itself included
@@ -66,24 +66,24 @@ def iter_items(
                     continue
                 count += 1
                 yield count, element
-                _release(element)
+                release(element)
                 stack.pop()
                 continue
             if event == "start":
                 stack.append(names(element))
                 if path is None:
-                    path = _ItemPath(_AUTO_PATHS.get(stack[0][1], f"/{stack[0][0]}/*"))
+                    path = ItemPath(AUTO_PATHS.get(stack[0][1], f"/{stack[0][0]}/*"))
                 if len(seen) < 12 and len(stack) > 1:
                     seen.setdefault(stack[-1][0])
                 if path.matches(stack):
                     inside = 1
                 continue
-            _release(element)
+            release(element)
             stack.pop()
     except etree.XMLSyntaxError as exc:
         line, column = exc.position
         where = f"in item {count + 1}" if inside else f"after item {count}"
-        reason = _POSITION_SUFFIX.sub("", exc.msg or str(exc))
+        reason = POSITION_SUFFIX.sub("", exc.msg or str(exc))
         raise ConnectorError(
             f"the XML feed is not well-formed at line {line}, column {column} ({where}): {reason}"
         ) from None
@@ -162,14 +162,14 @@ def _attribute_name(element: Any, name: str) -> str:
     return f"{prefix}:{local}" if prefix else local
 
 
-def _declared_encoding(setting: str) -> str | None:
+def declared_encoding(setting: str) -> str | None:
     """The encoding to read with: None lets the document's declaration (or BOM) decide, as
     for `auto` and UTF-8; else Python's name of the codec, which libxml2 also knows."""
     name = "auto" if setting == "auto" else codecs.lookup(setting).name
     return None if name in ("auto", "utf-8", "utf-8-sig") else name
 
 
-def _release(element: Any) -> None:
+def release(element: Any) -> None:
     element.clear(keep_tail=False)
     parent = element.getparent()
     if parent is not None:
@@ -177,7 +177,7 @@ def _release(element: Any) -> None:
             del parent[0]
 
 
-class _ItemPath:
+class ItemPath:
     """Which elements are items: `a/b` matches a `b` inside an `a` at any depth, `/a/b` only
     from the root; a part with a prefix (`g:item`) compares the prefixed name, `*` any."""
 
