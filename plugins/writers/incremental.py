@@ -66,14 +66,21 @@ def refresh(rows: RenderedRows, catalog: Catalog, layout: Layout) -> tuple[list[
         views = catalog.views(changed)
     header = list(layout.options.header)
     previous = rows.header()
+    put: list[str] | None = None if changed is None else []
     if layout.header_from_rows:
-        rendered = _put(rows, views, layout, None)
+        rendered = _put(rows, views, layout, None, put)
         header = _key_first(rows.columns(catalog.held_back), layout.first)
         renderer = _renderer(layout, header)
-        _render_cells(rows, renderer, unrendered_only=header == previous)
+        if put is not None and header == previous:
+            _render_keys(rows, renderer, put)
+        else:
+            _render_cells(rows, renderer, unrendered_only=header == previous)
     else:  # its header is in the settings, so in the fingerprint
         renderer = _renderer(layout, header)
-        rendered = _put(rows, views, layout, renderer.render)
+        rendered = _put(rows, views, layout, renderer.render, put)
+    if changed and put is not None and len(put) < len(changed):
+        # a changed record the catalog no longer has (none, when the delta is right) is gone
+        rows.drop(set(changed).difference(put))
     renderer.close()
     rows.set_header(header)
     rows.set_generation(generation)
@@ -100,8 +107,7 @@ def _changed(rows: RenderedRows, catalog: Catalog, generation: str | None) -> li
         changed = list(delta.changed)
         if _too_many(rows, len(changed)):
             return None
-        # a changed record the catalog no longer has (none, when the delta is right) is gone
-        rows.drop([*delta.deleted, *changed])
+        rows.drop(delta.deleted)
         return changed
     hashes = catalog.hashes()
     if hashes is None or rows.count() == 0:
@@ -134,13 +140,16 @@ def _put(
     views: Iterable[tuple[str, int, Record | None]],
     layout: Layout,
     render: Callable[[Record], tuple[bytes, int]] | None,
+    keys: list[str] | None = None,
 ) -> int:
     """Store the views' rows: rendered now, or (header from rows) as cells to render once
-    the header is known."""
+    the header is known; their keys are added to `keys` when given."""
     batch: list[Any] = []
     count = 0
     for key, digest, view in views:
         count += 1
+        if keys is not None:
+            keys.append(key)
         if view is None:
             batch.append((key, digest, False, None, None, None, 0))
         elif render is not None:
@@ -155,6 +164,13 @@ def _put(
             batch.clear()
     rows.put(batch)
     return count
+
+
+def _render_keys(rows: RenderedRows, renderer: Writer, keys: list[str]) -> None:
+    """Render the stored cells of these rows (the header did not move)."""
+    for start in range(0, len(keys), PUT_BATCH):
+        page = rows.cells_of(keys[start : start + PUT_BATCH])
+        rows.set_renderings((key, *renderer.render(json.loads(cells))) for key, cells in page)
 
 
 def _render_cells(rows: RenderedRows, renderer: Writer, *, unrendered_only: bool) -> None:

@@ -45,6 +45,8 @@ class Catalog:
     def views(self, keys: Sequence[str] | None = None) -> Iterator[tuple[str, int, Any]]:
         for key in sorted(self.records) if keys is None else keys:
             self.read.append(key)
+            if key not in self.records:  # as the database answers a key it does not hold
+                continue
             data = self.records[key]
             yield key, int(content_hash(data), 16), data if self.keep(data) else None
 
@@ -337,3 +339,18 @@ def test_a_gzip_publication_decompresses_to_the_catalog(tmp_path: Path) -> None:
 def test_bad_settings_are_still_refused_before_anything_is_published() -> None:
     with pytest.raises(ValidationError):
         FileSettings().load({"format": "xml", "encoding": "cp1252"})
+
+
+def test_a_record_a_commit_changed_but_the_catalog_no_longer_holds_leaves_the_file(
+    tmp_path: Path,
+) -> None:
+    settings: dict[str, Any] = {"format": "csv"}
+    catalog = Catalog(_records(20))
+    catalog.generation_now = "run-1"
+    connector = _connector(tmp_path / "kept", settings)
+    connector.publish(catalog)
+    catalog.commit("run-2", {"K-0003": {**catalog.records["K-0003"], "price": 1.5}}, [])
+    del catalog.records["K-0003"]  # gone by the time the channel publishes
+    connector.publish(catalog)
+    assert connector.path.read_bytes() == _full_write(tmp_path / "full", settings, catalog)
+    assert b"K-0003" not in connector.path.read_bytes()
