@@ -8,8 +8,8 @@ then rebuilds its view from the records themselves and recomputes every channel'
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -375,23 +375,7 @@ class Importer:
             or result.generation_before is None
         ):
             result.generation_after = run_id
-        now = now_ms()
-        writes: list[Any] = []
-        written = 0
-        for key, data, digest in result.spool:
-            doc = {
-                "_id": f"{pid}:{key}",
-                "project_id": pid,
-                "key": key,
-                "data": data,
-                "hash": digest,
-                "updated_at": now,
-                **versioned("records"),
-            }
-            writes.append(ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
-            if len(writes) >= WRITE_BATCH:
-                written += self._flush(writes)
-        written += self._flush(writes)
+        written = self._write_records(result.spool)
         for start in range(0, len(result.deleted), WRITE_BATCH):
             ids = [f"{pid}:{key}" for key in result.deleted[start : start + WRITE_BATCH]]
             self.store.records.delete_many({"_id": {"$in": ids}})
@@ -403,7 +387,9 @@ class Importer:
             result.hashes = None
         else:
             known = result.hashes
-            upserts: Iterator[tuple[str, str | int]] = ((k, h) for k, _, h in result.spool)
+            upserts: Iterable[tuple[str, str | int]] = ((k, h) for k, _, h in result.spool)
+            if result.changed is not None:
+                upserts = result.changed.items()
             if known is not None:
                 upserts = self._noted(result.spool, known)
             buckets = self.index.apply(upserts, result.deleted)
@@ -435,13 +421,38 @@ class Importer:
             known.pop(key, None)
         return known
 
-    def _flush(self, writes: list[Any]) -> int:
-        if not writes:
-            return 0
-        self.store.records.bulk_write(writes, ordered=False)
-        count = len(writes)
-        writes.clear()
-        return count
+    def _write_records(self, spool: RecordSpool) -> int:
+        """Write the spooled records, a batch at a time; each batch goes to the database from
+        a second thread while the next one is built (the wait on the database and the work
+        of building overlap). Returns how many were written."""
+        pid = self.project["_id"]
+        now = now_ms()
+        writes: list[Any] = []
+        written = 0
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            sending: Future[int] | None = None
+            for key, data, digest in spool:
+                doc = {
+                    "_id": f"{pid}:{key}",
+                    "project_id": pid,
+                    "key": key,
+                    "data": data,
+                    "hash": digest,
+                    "updated_at": now,
+                    **versioned("records"),
+                }
+                writes.append(ReplaceOne({"_id": doc["_id"]}, doc, upsert=True))
+                if len(writes) >= WRITE_BATCH:
+                    written += sending.result() if sending is not None else 0
+                    sending = writer.submit(self._send, writes)
+                    writes = []
+            written += sending.result() if sending is not None else 0
+        return written + self._send(writes)
+
+    def _send(self, writes: list[Any]) -> int:
+        if writes:
+            self.store.records.bulk_write(writes, ordered=False)
+        return len(writes)
 
     def finish_commit(self, result: ImportResult) -> None:
         """The commit is whole: the project's records are at `result.generation_after`, and
