@@ -199,10 +199,8 @@ class Importer:
             for keyed in extras.values():
                 keyed.close()
         deleted = [key for key, value in known.items() if value >= 0]
-        counts["deleted"] = len(deleted)
-        self.progress(counts["read"], counts["read"])
         try:
-            self._check_shrink(before, counts["read"], len(deleted))
+            self._judge(counts, before, deleted)
         except RunHeld:
             spool.close()
             raise
@@ -264,9 +262,7 @@ class Importer:
                 )
                 deleted = [key for key, value in hashes.items() if value >= 0]
                 changed = diff.changed
-            counts["deleted"] = len(deleted)
-            self.progress(counts["read"], counts["read"])
-            self._check_shrink(before, counts["read"], len(deleted))
+            self._judge(counts, before, deleted)
         except BaseException:
             spool.close()
             writer.discard()
@@ -343,6 +339,12 @@ class Importer:
                 if found:
                     data.update({k: v for k, v in found.items() if k != key_field})
             yield key, data
+
+    def _judge(self, counts: dict[str, int], before: int, deleted: list[str]) -> None:
+        """The read is done: count what it deletes, and hold the run if that is too much."""
+        counts["deleted"] = len(deleted)
+        self.progress(counts["read"], counts["read"])
+        self._check_shrink(before, counts["read"], len(deleted))
 
     def _check_shrink(self, before: int, read: int, deleting: int) -> None:
         """Hold the run, changing nothing, when the feed is empty or lost too many records:

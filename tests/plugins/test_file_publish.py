@@ -183,13 +183,7 @@ def test_a_publication_killed_before_its_store_was_kept_makes_the_next_one_compa
     connector.publish(catalog)
     catalog.commit("run-2", {"K-0004": {**catalog.records["K-0004"], "title": "new"}}, ["K-0005"])
 
-    def crash(self: RenderedRows) -> None:
-        raise SystemExit("killed")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(RenderedRows, "commit", crash)
-        with pytest.raises(SystemExit):
-            connector.publish(catalog)
+    _killed_before_keeping_its_store(connector, catalog, monkeypatch)
     # the store is still at run-1: the changes of run-2 are found by their hashes
     catalog.commit("run-3", {"K-0010": {**catalog.records["K-0010"], "stock": 0}}, [])
     counts = connector.publish(catalog)
@@ -305,13 +299,7 @@ def test_a_crash_after_the_file_was_replaced_but_before_the_store_was_kept_is_ha
     catalog.records["K-0004"] = {**catalog.records["K-0004"], "title": "changed"}
     del catalog.records["K-0005"]
 
-    def crash(self: RenderedRows) -> None:
-        raise SystemExit("killed")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(RenderedRows, "commit", crash)
-        with pytest.raises(SystemExit):
-            connector.publish(catalog)
+    _killed_before_keeping_its_store(connector, catalog, monkeypatch)
     expected = _full_write(tmp_path / "full", {}, catalog)
     assert connector.path.read_bytes() == expected  # the new file was already in place
     counts = connector.publish(catalog)
@@ -354,3 +342,17 @@ def test_a_record_a_commit_changed_but_the_catalog_no_longer_holds_leaves_the_fi
     connector.publish(catalog)
     assert connector.path.read_bytes() == _full_write(tmp_path / "full", settings, catalog)
     assert b"K-0003" not in connector.path.read_bytes()
+
+
+def _killed_before_keeping_its_store(
+    connector: FileConnector, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publish, the process dying once the file is in place but before the store is kept."""
+
+    def crash(self: RenderedRows) -> None:
+        raise SystemExit("killed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(RenderedRows, "commit", crash)
+        with pytest.raises(SystemExit):
+            connector.publish(catalog)
