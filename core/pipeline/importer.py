@@ -19,7 +19,7 @@ from pymongo import ReplaceOne
 from core.clock import now_ms
 from core.errors import ConnectorError, RunHeld
 from core.pipeline import rawindex
-from core.pipeline.hashing import content_hash_int
+from core.pipeline.diff import Diff, storable_record
 from core.pipeline.index import RecordIndex
 from core.pipeline.rawread import read_all, read_known
 from core.pipeline.spool import KeyedRecords, RecordSpool
@@ -28,8 +28,6 @@ from core.versions import versioned
 from plugins.base import Connector, RawItems, Record
 
 WRITE_BATCH = 1000
-#: what changed is kept for the export up to this many records, or a quarter of the catalog
-CHANGED_KEPT = 1000
 PROGRESS_EVERY = 5000
 DEFAULT_SHRINK_PCT = 50
 
@@ -42,7 +40,7 @@ class ImportResult:
     before: int
     recovering: bool  # a previous commit was cut short: changes must be recomputed in full
     failed_sources: list[tuple[str, str]] = field(default_factory=list)
-    #: key → hash of every record read (seen keys hold `~hash`, see `_Diff`); once `commit`
+    #: key → hash of every record read (seen keys hold `~hash`, see `Diff`); once `commit`
     #: is done, the index as it now stands, for the export to use instead of loading it again
     hashes: dict[str, int] | None = None
     #: key → new hash of the records inserted or updated; None when too many to keep
@@ -52,74 +50,6 @@ class ImportResult:
     #: the generation of the records before and after the commit (see `generation_after`)
     generation_before: str | None = None
     generation_after: str | None = None
-
-
-INT64 = 2**63
-
-
-def storable(value: Any) -> Any:
-    """`value` with integers that BSON cannot hold (beyond 64 bits, e.g. a GTIN read from JSON
-    as a number) written as their digits, so one odd value cannot fail a commit half-way."""
-    if isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        return value if -INT64 <= value < INT64 else str(value)
-    if isinstance(value, dict):
-        return {k: storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [storable(v) for v in value]
-    return value
-
-
-def storable_record(data: Record) -> Record:
-    """`data`, or a copy that BSON can hold when a value is not text (see `storable`)."""
-    for value in data.values():
-        if type(value) is not str:
-            return storable(data)  # type: ignore[no-any-return]
-    return data
-
-
-class _Diff:
-    """Sorts each record read into inserted, updated or unchanged against the previous state
-    (`known`); changed records go to the spool. A key read is marked seen by storing its
-    previous hash inverted (`~hash`, negative, as hashes are unsigned), so the map still holds
-    every hash and can become the new index without a second load. A new key is entered the
-    same way (its own hash inverted), so no second set of keys is held."""
-
-    def __init__(self, known: dict[str, int], spool: RecordSpool, counts: dict[str, int]):
-        self.known = known
-        self.spool = spool
-        self.counts = counts
-        #: key → hash of what changed, while it stays small next to the catalog
-        self.changed: dict[str, int] | None = {}
-        self._keep_changed = max(CHANGED_KEPT, len(known) // 4)
-
-    def add(self, key: str, data: Record) -> int | None:
-        """The record's content hash; None when `key` was already read in this run."""
-        previous = self.known.get(key)
-        if previous is not None and previous < 0:
-            return None
-        data = storable_record(data)
-        digest = content_hash_int(data)
-        if previous is None:
-            self.known[key] = ~digest
-            self.counts["inserted"] += 1
-            self._note(key, data, digest)
-        else:
-            self.known[key] = ~previous
-            if previous != digest:
-                self.counts["updated"] += 1
-                self._note(key, data, digest)
-            else:
-                self.counts["unchanged"] += 1
-        return digest
-
-    def _note(self, key: str, data: Record, digest: int) -> None:
-        self.spool.append(key, data, f"{digest:016x}")
-        if self.changed is not None:
-            self.changed[key] = digest
-            if len(self.changed) > self._keep_changed:
-                self.changed = None
 
 
 class Importer:
@@ -178,7 +108,7 @@ class Importer:
         spool = RecordSpool(self.workdir)
         counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "deleted": 0}
         try:
-            diff = _Diff(known, spool, counts)
+            diff = Diff(known, spool, counts)
             source = self.connector_for(primaries[0])
             records = self._joined(source, secondaries, combined)
             for number, (key, data) in enumerate(records, start=1):
@@ -251,7 +181,7 @@ class Importer:
             else:
                 hashes = self.index.load()
                 before = len(hashes)
-                diff = _Diff(hashes, spool, counts)
+                diff = Diff(hashes, spool, counts)
                 read_all(
                     items,
                     add=diff.add,

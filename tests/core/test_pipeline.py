@@ -530,7 +530,7 @@ def test_a_run_left_running_past_the_time_limit_is_failed_and_frees_its_job(
 
 
 def test_integers_the_database_cannot_hold_are_kept_as_their_digits() -> None:
-    from core.pipeline.importer import storable
+    from core.pipeline.diff import storable
 
     record = {"sku": "J-1", "gtin": 2**64 + 5, "sizes": [1, 2**70], "ok": True, "n": -(2**63)}
     assert storable(record) == {
