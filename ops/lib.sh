@@ -11,9 +11,11 @@ ensure_debian_packages() {
   command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
   local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   say "installing Debian packages: ${missing[*]}"
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null \
-    || { $sudo apt-get update -q >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive \
-         apt-get install -y -q "${missing[@]}" >/dev/null; } \
+  # Wait (up to 10 minutes) for another apt or dpkg, e.g. unattended upgrades on a fresh machine.
+  local apt=(apt-get -q -o DPkg::Lock::Timeout=600)
+  $sudo env DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y "${missing[@]}" >/dev/null \
+    || { $sudo "${apt[@]}" update >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive \
+         "${apt[@]}" install -y "${missing[@]}" >/dev/null; } \
     || die "could not install ${missing[*]}"
 }
 
