@@ -356,3 +356,24 @@ def _killed_before_keeping_its_store(
         patched.setattr(RenderedRows, "commit", crash)
         with pytest.raises(SystemExit):
             connector.publish(catalog)
+
+
+@pytest.mark.parametrize("kinds_by_index", [100, 1])
+def test_the_header_gathers_every_kind_of_row_in_key_order_whichever_way_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kinds_by_index: int
+) -> None:
+    from plugins.writers import rendered
+
+    monkeypatch.setattr(rendered, "KINDS_BY_INDEX", kinds_by_index)
+    records = _records(30)
+    records["K-0002"] = {**records["K-0002"], "z-late": "1"}
+    records["K-0001"] = {"sku": "K-0001", "a-early": "2"}
+    records["K-0009"] = {"sku": "K-0009", "held": "3"}
+    catalog = Catalog(records)
+    catalog.held_back = {"K-0009"}
+    connector = _connector(tmp_path / "kept", {})
+    connector.publish(catalog)
+    written = connector.path.read_bytes()
+    assert written == _full_write(tmp_path / "full", {}, catalog)
+    # K-0000 brings the common fields, K-0001 `a-early`, K-0002 `z-late`; K-0009 is held back
+    assert written.split(b"\r\n")[0] == b"sku,title,price,stock,a-early,z-late"
