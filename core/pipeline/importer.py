@@ -153,7 +153,9 @@ class Importer:
         assert self.cache_dir is not None
         path = rawindex.index_path(self.cache_dir, source["_id"])
         generation = self.project.get("index_generation")
-        previous = rawindex.load(path, items.fingerprint, generation)
+        previous = None
+        if not self.project.get("full_rescan"):  # "reset clocks" parses every item again
+            previous = rawindex.load(path, items.fingerprint, generation)
         writer = rawindex.RawIndexWriter(path, items.fingerprint)
         spool = RecordSpool(self.workdir)
         counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "deleted": 0}

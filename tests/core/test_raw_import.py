@@ -234,3 +234,17 @@ def test_an_xml_feed_is_reimported_parsing_only_the_items_that_changed(
     counts = shop.stage(run, "import")
     assert (counts["updated"], counts["deleted"], counts["unchanged"]) == (1, 1, 8)
     assert stored(shop)["K4"] == {"sku": "K4", "g:price": "99.00"}
+
+
+def test_reset_clocks_parses_every_row_again(shop: Shop, parsed: list[int]) -> None:
+    from core.connections import reset_clocks
+
+    shop.write_feed(["A,one,1.00", "B,two,2.00"])
+    shop.run()
+    reset_clocks(shop.store, shop.project, shop.source["_id"])
+    parsed.clear()
+    shop.run()
+    assert sorted(parsed) == [2, 3]
+    parsed.clear()
+    shop.run()
+    assert parsed == []
