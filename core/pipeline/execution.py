@@ -21,24 +21,22 @@ from core.alerts import RunFacts, count_out_of_stock, evaluate_alerts, send_aler
 from core.clock import now_ms
 from core.config import Settings
 from core.connections import CHANNEL_ROLE, project_connections, readable_settings
-from core.documents import ProjectDocuments
-from core.errors import ConnectorError, Invalid, RunHeld
+from core.errors import ConnectorError, RunHeld
 from core.issues import WHOLE_SOURCE, clear_issues, record_issues
 from core.maintenance import run_integrity
 from core.models import JobKind, Trigger
 from core.pipeline.changes import ChannelChanges
-from core.pipeline.exporter import Deferred, Exporter
+from core.pipeline.exporter import Deferred, FencedExporter
 from core.pipeline.importer import Importer, ImportResult
 from core.pipeline.rawindex import raw_index_dir
+from core.pipeline.task_run import SubmitRun, TaskRun, queue_results
 from core.pipeline.tasks import TaskState
 from core.store import Store
 from plugins.base import (
     CatalogDelta,
-    ChangeResult,
     Connector,
     ConnectorContext,
     Record,
-    TaskContext,
 )
 from plugins.registry import UnknownConnector, get_connector
 
@@ -47,9 +45,6 @@ PROGRESS_EVERY_S = 1.0
 
 def _nothing() -> None:
     return None
-
-
-SubmitRun = Callable[[dict[str, Any], int | None], None]
 
 
 class RunExecution:
@@ -101,7 +96,17 @@ class RunExecution:
             self._stage("integrity", lambda: run_integrity(self.store, project_id=pid).counts())
             return
         if kind == JobKind.TASK:
-            self._task(connections)
+            TaskRun(
+                self.store,
+                self.project,
+                self.job,
+                self.run["_id"],
+                self._key_field(self.all_connections),
+                connector_for=self._connector,
+                stage=self._stage,
+                guard=self._guard,
+                submit=self.submit,
+            ).execute(connections)
             return
         try:
             if kind in (JobKind.SYNC, JobKind.FETCH):
@@ -113,7 +118,8 @@ class RunExecution:
 
     # --- stages -----------------------------------------------------------------------------
 
-    def _stage(self, name: str, work: Callable[[], dict[str, int]]) -> None:
+    def _stage(self, name: str, work: Callable[[], dict[str, int]]) -> dict[str, int]:
+        """Run `work` as a stage recorded in the run, with its timings; returns its counts."""
         stage: dict[str, Any] = {
             "name": name,
             "started_at": now_ms(),
@@ -127,6 +133,7 @@ class RunExecution:
         finally:
             stage["finished_at"] = now_ms()
             runs_service.save_stages(self.store, self.run, self.stages)
+        return stage["counts"]  # type: ignore[no-any-return]
 
     def _progress(self, done: int, total: int | None) -> None:
         """Saved at most once a second (and when a stage's total is reached): progress must
@@ -353,7 +360,7 @@ class RunExecution:
             return None
 
     def _export(self, connections: list[dict[str, Any]]) -> None:
-        exporter = _FencedExporter(
+        exporter = FencedExporter(
             self._guard,
             self.store,
             self.project,
@@ -389,109 +396,4 @@ class RunExecution:
                 job = jobs_service.results_job(
                     self.store, self.project, channel, connector.results_task
                 )
-                self._queue_results(job, connector.results_poll_s)
-
-    # --- tasks ------------------------------------------------------------------------------
-
-    def _task(self, connections: list[dict[str, Any]]) -> None:
-        name = self.job.get("task") or ""
-        connection = next(
-            (c for c in connections if c["_id"] == self.job.get("connection_id")), None
-        )
-        if connection is None:
-            raise ConnectorError("the task's connection is missing or paused")
-        connector = self._connector(connection)
-        task = connector.task(name)
-        if task is None:
-            raise Invalid(f"connector {connection['connector']!r} has no task {name!r}")
-
-        def records() -> Iterator[Record]:
-            for doc in self.store.records.find({"project_id": self.project["_id"]}, {"data": 1}):
-                yield doc["data"]
-
-        context = TaskContext(
-            records=records,
-            state=TaskState(self.store, connection["_id"]),
-            documents=partial(
-                ProjectDocuments,
-                self.store,
-                self.project["_id"],
-                connection_id=connection["_id"],
-            ),
-        )
-        if connector.results_task == name:
-            self._results_context(context, connection)
-
-        def work() -> dict[str, int]:
-            result = connector.run_task(name, context)
-            return {"count": result.count, **result.counts}
-
-        self._stage(f"task:{name}", work)
-        count = self.stages[-1]["counts"].get("count", 0)
-        if task.follow_up and count > 0:
-            self._queue_follow_up(task.follow_up)
-        if connector.results_task == name and count > 0:
-            self._queue_results(self.job, connector.results_poll_s)
-
-    def _results_context(self, context: TaskContext, channel: dict[str, Any]) -> None:
-        exporter = _FencedExporter(
-            self._guard,
-            self.store,
-            self.project,
-            connector_for=self._connector,
-            key_field=self._key_field(self.all_connections),
-            run_id=self.run["_id"],
-        )
-        changes = ChannelChanges(
-            self.store, self.project, channel, self._key_field(self.all_connections)
-        )
-
-        def report(results: Iterable[ChangeResult]) -> None:
-            given = list(results)
-            sending = changes.sending(r.key for r in given)
-            exporter.settle(
-                channel,
-                changes,
-                [
-                    (sending[r.key], bool(r.ok), r.code, r.message)
-                    for r in given
-                    if r.key in sending and r.ok is not None
-                ],
-            )
-
-        context.submissions = changes.submissions
-        context.report = report
-
-    def _queue_follow_up(self, follow_up: str) -> None:
-        child = self.store.jobs.find_one(
-            {"project_id": self.project["_id"], "parent_job_id": self.job["_id"]}
-        )
-        if child is None or child.get("task") != follow_up:
-            raise Invalid(f"the follow-up job {follow_up!r} of job {self.job['_id']!r} is missing")
-        run = runs_service.claim_run(self.store, child, Trigger.PARENT)
-        if run is not None and self.submit is not None:
-            self.submit(run, None)
-
-    def _queue_results(self, job: dict[str, Any], delay_s: float) -> None:
-        """Ask for a channel's deferred results later, as a run of its results job."""
-        run = runs_service.claim_run(self.store, job, Trigger.PARENT, while_running=True)
-        if run is not None and self.submit is not None:
-            self.submit(run, int(delay_s * 1000))
-
-
-class _FencedExporter(Exporter):
-    """An Exporter whose acknowledgements happen only while the run holds its project."""
-
-    def __init__(self, guard: Callable[[], None], *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.guard = guard
-
-    def settle(
-        self,
-        channel: dict[str, Any],
-        changes: ChannelChanges,
-        results: list[tuple[dict[str, Any], bool | None, str | None, str | None]],
-        tickets: dict[str, str] | None = None,
-    ) -> dict[str, int]:
-        self.guard()
-        return super().settle(channel, changes, results, tickets)
+                queue_results(self.store, job, connector.results_poll_s, self.submit)

@@ -280,3 +280,21 @@ class Exporter:
             needs_person=changes.stopped_keys,
         )
         return acked
+
+
+class FencedExporter(Exporter):
+    """An Exporter whose acknowledgements happen only while the run holds its project."""
+
+    def __init__(self, guard: Callable[[], None], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.guard = guard
+
+    def settle(
+        self,
+        channel: dict[str, Any],
+        changes: ChannelChanges,
+        results: list[tuple[dict[str, Any], bool | None, str | None, str | None]],
+        tickets: dict[str, str] | None = None,
+    ) -> dict[str, int]:
+        self.guard()
+        return super().settle(channel, changes, results, tickets)
