@@ -12,7 +12,8 @@ from api.pagination import page_of
 from api.schemas import Timestamp
 from core.clock import now_ms
 from core.connections import get_connection
-from core.pipeline.changes import ChangeState, reset_changes
+from core.pipeline.changes import ChangeState
+from core.pipeline.retries import reset_changes
 from core.projects import get_project
 from core.troubleshoot import troubleshoot
 

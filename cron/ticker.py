@@ -29,7 +29,7 @@ from core import runs as runs_service
 from core.clock import to_ms, utcnow
 from core.errors import QueueUnavailable
 from core.models import RunState, Trigger
-from core.pipeline.changes import channels_with_due_retries
+from core.pipeline.retries import channels_with_due_retries
 from core.retention import RetentionPolicy
 from core.slots import SlotFire, fire_slot, fire_slots, mark_sent, unsent_runs
 from core.store import Store
