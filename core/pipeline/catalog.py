@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from core.pipeline.changes import ChannelChanges, rules_fingerprint
+from core.pipeline.changes import ChannelChanges
+from core.pipeline.channel_view import rules_fingerprint
 from core.pipeline.index import RecordIndex
 from core.store import Store
 from plugins.base import CatalogDelta, Record

@@ -18,10 +18,9 @@ from typing import Any
 
 from pymongo import ReplaceOne
 
-from core.channel_settings import settings_rules
 from core.clock import now_ms
+from core.pipeline.channel_view import channel_rules, rules_fingerprint
 from core.pipeline.hashing import content_hash
-from core.rules import RuleSet, chain, compile_rules
 from core.store import Store
 from core.versions import versioned
 
@@ -55,26 +54,6 @@ def change_id(connection_id: str, key: str) -> str:
     return f"{connection_id}:{key}"
 
 
-def channel_rules(project: dict[str, Any], channel: dict[str, Any], key: str) -> RuleSet:
-    return chain(
-        compile_rules(project.get("rules") or [], key=key),
-        compile_rules(settings_rules(channel, key), key=key, path="channel settings"),
-        compile_rules(channel.get("rules") or [], key=key),
-    )
-
-
-def rules_fingerprint(project: dict[str, Any], channel: dict[str, Any]) -> str:
-    """What decides a channel's view besides the records; when it moves, views are recomputed."""
-    return content_hash(
-        [
-            project.get("rules") or [],
-            channel.get("rules") or [],
-            sorted(channel.get("read_only_fields") or []),
-            *([settings_rules(channel)] if settings_rules(channel) else []),
-        ]
-    )
-
-
 class ChannelChanges:
     """Computes and stores one channel's change documents."""
 
@@ -106,21 +85,36 @@ class ChannelChanges:
         *,
         delivered: bool = False,
         guard: Callable[[], None] | None = None,
+        read: dict[str, dict[str, Any] | None] | None = None,
     ) -> dict[str, int]:
         """Bring the change documents of these records (key, data or None when gone) up to date;
         returns counts of the changes by kind. `delivered`: the channel already has these
         records (a file channel that just published them), so each change is written once,
         as done with its hash acknowledged, instead of pending and then acknowledged; the
-        delivered keys are in `delivered_keys`. `guard` is called before each batch's write."""
+        delivered keys are in `delivered_keys`. `guard` is called before each batch's write.
+        `read`: change documents already read (`read_changes`), by key, None for a key that
+        has none; keys it does not hold are read here."""
         counts = {"insert": 0, "update": 0, "delete": 0, "unchanged": 0}
         batch: list[tuple[str, dict[str, Any] | None]] = []
         for item in items:
             batch.append(item)
             if len(batch) >= BATCH:
-                self._update_batch(batch, counts, delivered, guard)
+                self._update_batch(batch, counts, delivered, guard, read)
                 batch = []
-        self._update_batch(batch, counts, delivered, guard)
+        self._update_batch(batch, counts, delivered, guard, read)
         return counts
+
+    def read_changes(self, keys: list[str]) -> dict[str, dict[str, Any] | None]:
+        """The change documents of these keys (None for a key without one), a batch at a
+        time, for `update` to use instead of reading them itself."""
+        found: dict[str, dict[str, Any] | None] = dict.fromkeys(keys)
+        cid = self.channel["_id"]
+        for start in range(0, len(keys), BATCH):
+            ids = [change_id(cid, key) for key in keys[start : start + BATCH]]
+            found.update(
+                (doc["key"], doc) for doc in self.store.changes.find({"_id": {"$in": ids}})
+            )
+        return found
 
     def _update_batch(
         self,
@@ -128,12 +122,14 @@ class ChannelChanges:
         counts: dict[str, int],
         delivered: bool = False,
         guard: Callable[[], None] | None = None,
+        read: dict[str, dict[str, Any] | None] | None = None,
     ) -> None:
         if not batch:
             return
-        cid = self.channel["_id"]
-        ids = [change_id(cid, key) for key, _ in batch]
-        existing = {doc["key"]: doc for doc in self.store.changes.find({"_id": {"$in": ids}})}
+        keys = [key for key, _ in batch]
+        if read is None or not all(key in read for key in keys):
+            read = self.read_changes(keys)
+        existing = {key: doc for key in keys if (doc := read[key]) is not None}
         writes: list[Any] = []
         now = now_ms()
         for key, data in batch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +15,8 @@ from core.pipeline.changes import (
     ChangeState,
     ChannelChanges,
     changes_in_states,
-    rules_fingerprint,
 )
+from core.pipeline.channel_view import rules_fingerprint
 from core.pipeline.hashing import content_hash
 from core.store import Store
 from plugins.base import CatalogDelta, Change, Connector, Record
@@ -120,11 +121,19 @@ class Exporter:
             delta=self.delta,
             written=self.written,
         )
-        try:
-            counts = connector.publish(catalog)
-        except Exception:
-            self.write_deferred([channel])
-            raise
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            # The change documents the deferred changes replace are read while the file is
+            # rendered and written (the database's time and this process's overlap).
+            read = None
+            if deferred is not None and channel["_id"] not in deferred.full and self.delta:
+                keys = [*self.delta.changed, *self.delta.deleted]
+                read = reader.submit(changes.read_changes, keys)
+            try:
+                counts = connector.publish(catalog)
+            except Exception:
+                self.write_deferred([channel])
+                raise
+            prefetched = None if read is None else read.result()
         with_issues = {
             d["key"] for d in self.store.issues.find({"connection_id": channel["_id"]}, {"key": 1})
         }
@@ -133,7 +142,9 @@ class Exporter:
             if channel["_id"] in deferred.full:
                 found = changes.recompute(delivered=True, guard=self.guard, keys=self.index)
             else:
-                found = changes.update(deferred.items(), delivered=True, guard=self.guard)
+                found = changes.update(
+                    deferred.items(), delivered=True, guard=self.guard, read=prefetched
+                )
             for op in ("insert", "update", "delete"):
                 counts[f"changes_{op}"] = found[op]
             counts["acknowledged"] = len(changes.delivered_keys)

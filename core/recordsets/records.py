@@ -20,7 +20,8 @@ from typing import Any
 
 from core.errors import Invalid
 from core.issues import WHOLE_SOURCE
-from core.pipeline.changes import ChangeState, channel_rules
+from core.pipeline.changes import ChangeState
+from core.pipeline.channel_view import channel_rules
 from core.record_set_settings import setting, threshold
 from core.recordsets.grammar import SetSpec, Vocabulary, field_name, parse_sets
 from core.recordsets.selection import Check, RecordSelection

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from core.pipeline.catalog import ChannelCatalog
-from core.pipeline.changes import ChannelChanges, rules_fingerprint
+from core.pipeline.changes import ChannelChanges
+from core.pipeline.channel_view import rules_fingerprint
 from core.pipeline.exporter import Exporter
 from core.pipeline.hashing import content_hash
 from core.store import Store
@@ -112,3 +113,19 @@ def test_views_of_the_records_the_commit_wrote_come_from_its_spool(store: Store)
     assert list(catalog.views(["B"])) == [("B", hashes["B"], {"sku": "B", "p": "2"})]
     # A key the commit did not write is read from the database.
     assert [key for key, _, _ in catalog.views(["A", "B"])] == ["A"]
+
+
+def test_changes_read_ahead_of_an_update_are_those_it_would_read(store: Store) -> None:
+    changes = ChannelChanges(store, PROJECT, CHANNEL)
+    changes.update([("A", {"sku": "A", "p": "1"})], delivered=True)
+    read = changes.read_changes(["A", "C"])
+    assert read["A"] is not None and read["A"]["state"] == "done" and read["C"] is None
+    store.changes.delete_many({})  # so only what was read ahead knows A was delivered
+    found = changes.update(
+        [("A", {"sku": "A", "p": "9"}), ("C", {"sku": "C", "p": "3"})], delivered=True, read=read
+    )
+    assert (found["update"], found["insert"]) == (1, 1)
+    # A key the read-ahead does not hold is read from the database, here: none for B.
+    store.changes.delete_many({})
+    found = changes.update([("A", {"sku": "A", "p": "9"}), ("B", {"sku": "B"})], read=read)
+    assert (found["update"], found["insert"]) == (0, 2)
