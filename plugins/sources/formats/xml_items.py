@@ -28,6 +28,14 @@ XML_NAMESPACE = "http://www.w3.org/XML/1998/namespace"
 #: names a child element in a record
 Naming = Callable[[Any], str]
 AUTO_PATHS = {"rss": "/rss/channel/item", "RDF": "/RDF/item", "feed": "/feed/entry"}
+#: how every feed is parsed: no comments or processing instructions in records, and no
+#: entity or DTD fetched from anywhere
+PARSING: dict[str, bool] = {
+    "remove_comments": True,
+    "remove_pis": True,
+    "resolve_entities": False,
+    "no_network": True,
+}
 POSITION_SUFFIX = re.compile(r",? line \d+, column \d+$")
 
 
@@ -42,13 +50,7 @@ def iter_items(
     """(number, element) of each item, in order; an element is cleared when the caller asks
     for the next one, so it must be read before that."""
     parser = etree.iterparse(
-        stream,
-        events=("start", "end"),
-        encoding=declared_encoding(encoding),
-        remove_comments=True,
-        remove_pis=True,
-        resolve_entities=False,
-        no_network=True,
+        stream, events=("start", "end"), encoding=declared_encoding(encoding), **PARSING
     )
     path: ItemPath | None = ItemPath(item_path) if item_path else None
     stack: list[tuple[str, str]] = []  # names of the open elements outside items

@@ -33,6 +33,7 @@ from plugins.sources.formats.keys import check_key
 from plugins.sources.formats.options import ReadOptions
 from plugins.sources.formats.xml_items import (
     AUTO_PATHS,
+    PARSING,
     POSITION_SUFFIX,
     ItemPath,
     declared_encoding,
@@ -122,13 +123,7 @@ class XmlRawItems:
         self._root_nsmap = root_nsmap
         self._prologue = doctype
         self._wrapper = b"<w" + self._declarations(root_nsmap) + b">"
-        self._parser = etree.XMLParser(
-            encoding=encoding,
-            remove_comments=True,
-            remove_pis=True,
-            resolve_entities=False,
-            no_network=True,
-        )
+        self._parser = etree.XMLParser(encoding=encoding, **PARSING)
         described = [VERSION, "xml", path.spec, key, encoding, doctype.hex(), root_nsmap]
         self.fingerprint = hashlib.sha256(json.dumps(described).encode()).hexdigest()
 
@@ -210,12 +205,7 @@ class _Outside:
     def __init__(self, path: ItemPath, encoding: str) -> None:
         self.runs: deque[list[bytes]] = deque()
         self._parser = etree.XMLPullParser(
-            events=("start", "end"),
-            encoding=declared_encoding(encoding),
-            remove_comments=True,
-            remove_pis=True,
-            resolve_entities=False,
-            no_network=True,
+            events=("start", "end"), encoding=declared_encoding(encoding), **PARSING
         )
         self._path = path
         self._stack: list[tuple[str, str]] = []
