@@ -15,7 +15,9 @@ from core import connections as connections_service
 from core import jobs as jobs_service
 from core import runs as runs_service
 from core.models import Trigger
+from core.pipeline.rawindex import index_path, raw_index_dir
 from core.projects import get_project
+from plugins.file import export_path, rows_path
 from plugins.registry import UnknownConnector, get_connector
 
 blp = Blueprint(
@@ -93,8 +95,14 @@ class ConnectionItem(MethodView):
     @blp.response(204)
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     def delete(self, project_id: str, connection_id: str) -> None:
-        """Delete a connection that no job uses."""
+        """Delete a connection that no job uses, with its exported file, its kept renderings
+        and its raw index."""
         connections_service.delete_connection(services.store(), _project(project_id), connection_id)
+        data_dir = services.settings().data_dir
+        export = export_path(data_dir, project_id, connection_id)
+        raw_index = index_path(raw_index_dir(data_dir, project_id), connection_id)
+        for path in (export, rows_path(export), raw_index):
+            path.unlink(missing_ok=True)
 
 
 def _press(project_id: str, connection_id: str, kind: str) -> dict[str, Any]:

@@ -133,3 +133,23 @@ def test_after_the_secret_key_changed_a_masked_secret_must_be_sent_again_not_a_5
         ).status_code
         == 200
     )
+
+
+def test_deleting_a_connection_removes_its_files_from_the_data_folder(
+    tenant: Any, settings: Any
+) -> None:
+    from core.pipeline.rawindex import index_path, raw_index_dir
+    from plugins.file import export_path, rows_path
+
+    pid = tenant.post("/projects/", {"name": "Shop"}).json["id"]
+    cid = tenant.post(f"/projects/{pid}/connections/", {"connector": "file", "role": "channel"})
+    cid = cid.json["id"]
+    export = export_path(settings.data_dir, pid, cid)
+    kept = [export, rows_path(export), index_path(raw_index_dir(settings.data_dir, pid), cid)]
+    other = export.with_name("con_other.csv")
+    for path in [*kept, other]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    assert tenant.delete(f"/projects/{pid}/connections/{cid}").status_code == 204
+    assert [path.exists() for path in kept] == [False, False, False]
+    assert other.exists()
