@@ -68,12 +68,16 @@ def refresh(rows: RenderedRows, catalog: Catalog, layout: Layout) -> tuple[list[
     previous = rows.header()
     put: list[str] | None = None if changed is None else []
     if layout.header_from_rows:
-        rendered = _put(rows, views, layout, None, put)
+        # Rows put by key are rendered at once under the last publication's header; only
+        # when the header moves is every row rendered again.
+        early = None if put is None or previous is None else _renderer(layout, previous)
+        render = None if early is None else early.render
+        rendered = _put(rows, views, layout, render, put, with_cells=True)
         header = _key_first(rows.columns(catalog.held_back), layout.first)
         renderer = _renderer(layout, header)
-        if put is not None and header == previous:
-            _render_keys(rows, renderer, put)
-        else:
+        if early is not None:
+            early.close()
+        if early is None or header != previous:
             _render_cells(rows, renderer, unrendered_only=header == previous)
     else:  # its header is in the settings, so in the fingerprint
         renderer = _renderer(layout, header)
@@ -141,36 +145,38 @@ def _put(
     layout: Layout,
     render: Callable[[Record], tuple[bytes, int]] | None,
     keys: list[str] | None = None,
+    *,
+    with_cells: bool = False,
 ) -> int:
-    """Store the views' rows: rendered now, or (header from rows) as cells to render once
-    the header is known; their keys are added to `keys` when given."""
+    """Store the views' rows, rendered by `render` when given; `with_cells` (header from
+    rows): with their cells too, to gather the header from and render (again) once it is
+    known. Their keys are added to `keys` when given."""
     batch: list[Any] = []
     count = 0
     for key, digest, view in views:
         count += 1
         if keys is not None:
             keys.append(key)
+        rendering, unencodable = None, 0
         if view is None:
             batch.append((key, digest, False, None, None, None, 0))
-        elif render is not None:
+        elif not with_cells:
+            assert render is not None
             rendering, unencodable = render(layout.row(view))
             batch.append((key, digest, True, None, None, rendering, unencodable))
         else:
             cells = {str(name): cell_text(value) for name, value in layout.row(view).items()}
+            if render is not None:
+                rendering, unencodable = render(cells)
             # ASCII-escaped, so even a lone surrogate survives the round trip
-            batch.append((key, digest, True, list(cells), json.dumps(cells), None, 0))
+            batch.append(
+                (key, digest, True, list(cells), json.dumps(cells)) + (rendering, unencodable)
+            )
         if len(batch) >= PUT_BATCH:
             rows.put(batch)
             batch.clear()
     rows.put(batch)
     return count
-
-
-def _render_keys(rows: RenderedRows, renderer: Writer, keys: list[str]) -> None:
-    """Render the stored cells of these rows (the header did not move)."""
-    for start in range(0, len(keys), PUT_BATCH):
-        page = rows.cells_of(keys[start : start + PUT_BATCH])
-        rows.set_renderings((key, *renderer.render(json.loads(cells))) for key, cells in page)
 
 
 def _render_cells(rows: RenderedRows, renderer: Writer, *, unrendered_only: bool) -> None:

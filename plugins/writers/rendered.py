@@ -216,16 +216,6 @@ class RenderedRows:
         query += " ORDER BY key LIMIT ?"
         return list(self._db.execute(query, (after, limit)))
 
-    def cells_of(self, keys: list[str]) -> list[tuple[str, str]]:
-        """(key, cells) of the shown rows among `keys` (a page of them: one statement)."""
-        marks = ",".join("?" * len(keys))
-        return list(
-            self._db.execute(
-                f"SELECT key, cells FROM rows WHERE shown AND key IN ({marks})",  # only marks
-                keys,
-            )
-        )
-
     def set_renderings(self, renderings: Iterable[tuple[str, bytes, int]]) -> None:
         """Store (key, rendering, unencodable) for rows already there."""
         self._db.executemany(
