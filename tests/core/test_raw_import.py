@@ -16,18 +16,23 @@ from plugins.sources.formats.delimited_raw import DelimitedRaw
 from tests.core.shop import Shop
 
 
-@pytest.fixture
-def parsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Line numbers of the rows parsed, run after run (cleared by the test)."""
-    lines: list[int] = []
-    original: Callable[..., Any] = DelimitedRaw.parse
+def parsing(monkeypatch: pytest.MonkeyPatch, items: type) -> list[int]:
+    """Where each item `items.parse` parses stands (line or item number), run after run."""
+    found: list[int] = []
+    original: Callable[..., Any] = items.parse
 
-    def counting(self: DelimitedRaw, raw: bytes, where: int) -> Any:
-        lines.append(where)
+    def counting(self: Any, raw: bytes, where: int) -> Any:
+        found.append(where)
         return original(self, raw, where)
 
-    monkeypatch.setattr(DelimitedRaw, "parse", counting)
-    return lines
+    monkeypatch.setattr(items, "parse", counting)
+    return found
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Line numbers of the CSV rows parsed, run after run (cleared by the test)."""
+    return parsing(monkeypatch, DelimitedRaw)
 
 
 def rows(catalog: dict[str, tuple[str, str]]) -> list[str]:
@@ -198,14 +203,7 @@ def test_an_xml_feed_is_reimported_parsing_only_the_items_that_changed(
 ) -> None:
     from plugins.sources.formats.xml_raw import XmlRawItems
 
-    items: list[int] = []
-    original: Callable[..., Any] = XmlRawItems.parse
-
-    def counting(self: XmlRawItems, raw: bytes, where: int) -> Any:
-        items.append(where)
-        return original(self, raw, where)
-
-    monkeypatch.setattr(XmlRawItems, "parse", counting)
+    items = parsing(monkeypatch, XmlRawItems)
     feed = tmp_path / "feed.xml"
     shop.store.connections.delete_one({"_id": shop.source["_id"]})
     shop.source = shop.connect(
