@@ -28,11 +28,9 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import socket
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -45,7 +43,7 @@ from typing import Any
 import redis
 import requests
 
-from bench.ingest import nx_server
+from bench.databases import nx_server, work_folder
 from plugins.file import export_path
 from tests.e2e.farm import Farm, farm_env
 from tests.httpserver import QuietHandler, serving
@@ -320,23 +318,17 @@ def main(argv: list[str] | None = None) -> int:
         "max_batch": args.max_batch,
     }
     shop = Shop(args.feed_delay_s)
-    work = Path(tempfile.mkdtemp(prefix="bench-automatic-"))
-    try:
-        with (
-            nx_server(work) as (mongo_url, _),
-            _redis_db() as redis_url,
-            serving(shop.handler()) as feed_base,
-        ):
-            farm = _farm(work, mongo_url, redis_url)
-            try:
-                _bench(args, farm, shop, f"{feed_base}/feed.csv", schedule)
-            finally:
-                farm.stop()
-    finally:
-        if args.keep:
-            _say(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    with (
+        work_folder("automatic", keep=args.keep) as work,
+        nx_server(work) as (mongo_url, _),
+        _redis_db() as redis_url,
+        serving(shop.handler()) as feed_base,
+    ):
+        farm = _farm(work, mongo_url, redis_url)
+        try:
+            _bench(args, farm, shop, f"{feed_base}/feed.csv", schedule)
+        finally:
+            farm.stop()
     return 0
 
 

@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,20 @@ def mongomock_client() -> Any:
 
         setattr(BulkOperationBuilder, name, without_sort)
     return mongomock.MongoClient(tz_aware=True)
+
+
+@contextmanager
+def work_folder(name: str, *, keep: bool = False) -> Iterator[Path]:
+    """A benchmark's temporary folder (its database, feeds, workers' logs), removed on the way
+    out unless `keep`, in which case its path is printed to be looked at."""
+    folder = Path(tempfile.mkdtemp(prefix=f"syncfarm-bench-{name}-"))
+    try:
+        yield folder
+    finally:
+        if keep:
+            print(f"kept {folder}", file=sys.stderr)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager

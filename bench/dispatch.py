@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -55,7 +53,7 @@ from bench._fleet import (
     seed,
     wait_until,
 )
-from bench.databases import nx_server
+from bench.databases import nx_server, work_folder
 from bench.probes import own_cpu_s, process_cpu_s
 from core.config import Settings
 from core.models import Trigger
@@ -236,10 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of each side (2)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder and logs")
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="syncfarm-bench-dispatch-"))
-    before = load_average()
-    rounds: list[Round] = []
-    try:
+    with work_folder("dispatch", keep=args.keep) as workdir:
+        before = load_average()
+        rounds: list[Round] = []
         with nx_server(workdir) as (mongo_url, server_pid), redis_db(REDIS_DB) as redis_url:
             bench = Bench(args, workdir, mongo_url, redis_url)
             bench.server_pid = server_pid
@@ -250,11 +247,6 @@ def main(argv: list[str] | None = None) -> int:
                     rounds.append(bench.round(side))
             bench.broker.close()
         _report(args, rounds, (before, load_average()))
-    finally:
-        if args.keep:
-            say(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

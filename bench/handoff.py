@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pymongo
@@ -46,7 +43,7 @@ from bench._fleet import (
     seed,
     wait_until,
 )
-from bench.databases import nx_server
+from bench.databases import nx_server, work_folder
 from core.config import Settings
 from core.models import Trigger
 from core.runs import claim_run
@@ -139,9 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--other-projects", type=int, default=0, help="other projects' runs (0)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder and logs")
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="syncfarm-bench-handoff-"))
-    before = load_average()
-    try:
+    with work_folder("handoff", keep=args.keep) as workdir:
+        before = load_average()
         with nx_server(workdir) as (mongo_url, _), redis_db(REDIS_DB) as redis_url:
             store = Store(pymongo.MongoClient(mongo_url, tz_aware=True)[DATABASE])
             client = redis.Redis.from_url(redis_url)
@@ -175,11 +171,6 @@ def main(argv: list[str] | None = None) -> int:
             project = jobs[0]["project_id"]
             runs = [r for r in every if r["project_id"] == project]
         _report(args, runs, wall_s, (before, load_average()))
-    finally:
-        if args.keep:
-            say(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

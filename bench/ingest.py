@@ -24,10 +24,8 @@ import io
 import json
 import os
 import pstats
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,7 +36,7 @@ from typing import Any
 import pymongo
 
 from bench import feeds
-from bench.databases import mongomock_client, nx_server
+from bench.databases import mongomock_client, nx_server, work_folder
 from bench.probes import (
     RssSampler,
     Traffic,
@@ -336,11 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(formats) - set(feeds.WRITERS))
     if unknown:
         parser.error(f"unknown formats {unknown}; use csv and/or xml")
-    workdir = Path(tempfile.mkdtemp(prefix="syncfarm-bench-"))
-    load_before = os.getloadavg()[0]
-    steps: list[Step] = []
-    profiles: list[tuple[str, Path]] = []
-    try:
+    with work_folder("ingest", keep=args.keep) as workdir:
+        load_before = os.getloadavg()[0]
+        steps: list[Step] = []
+        profiles: list[tuple[str, Path]] = []
         with _database(workdir, args.store) as session:
             for fmt in formats:
                 done, profile = bench_format(
@@ -359,11 +356,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         for fmt, path in profiles:
             print_profile(fmt, path, args.profile_top)
-    finally:
-        if args.keep:
-            print(f"\nkept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

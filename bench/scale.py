@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -46,7 +44,7 @@ from bench._fleet import (
     say,
     wait_until,
 )
-from bench.databases import nx_server
+from bench.databases import nx_server, work_folder
 from bench.probes import process_cpu_s
 from core.config import Settings
 from core.models import Trigger
@@ -219,10 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.processes.split(",") if n.strip()]
     os.environ[ALLOW_ENV] = ALLOW_API  # the projects' feed settings are checked here too
-    workdir = Path(tempfile.mkdtemp(prefix="syncfarm-bench-scale-"))
-    api = SlowApi(args.delay_s)
-    before = load_average()
-    try:
+    with work_folder("scale", keep=args.keep) as workdir:
+        api = SlowApi(args.delay_s)
+        before = load_average()
         with (
             nx_server(workdir) as (mongo_url, server_pid),
             redis_db(REDIS_DB) as redis_url,
@@ -241,11 +238,6 @@ def main(argv: list[str] | None = None) -> int:
                 for processes in counts
             ]
         _report(args, results, (before, load_average()))
-    finally:
-        if args.keep:
-            say(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

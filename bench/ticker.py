@@ -28,10 +28,8 @@ after. Targets are printed, never enforced: the exit status is 0 whatever the nu
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -54,7 +52,7 @@ from bench._fleet import (
     seed,
     wait_until,
 )
-from bench.databases import mongomock_client, nx_server
+from bench.databases import mongomock_client, nx_server, work_folder
 from core.clock import now_ms, utcnow
 from core.config import Settings
 from core.store import Store
@@ -228,27 +226,23 @@ def main(argv: list[str] | None = None) -> int:
     if any(n < JOBS_PER_PROJECT or n % JOBS_PER_PROJECT for n in sizes):
         parser.error(f"job counts must be multiples of {JOBS_PER_PROJECT}")
     kinds = ["nx", "mongomock"] if args.store == "both" else [args.store]
-    workdir = Path(tempfile.mkdtemp(prefix="syncfarm-bench-ticker-"))
-    try:
-        with redis_db(REDIS_DB) as redis_url:
-            for kind in kinds:
-                before = load_average()
-                (workdir / kind).mkdir()
-                with _stores(kind, workdir / kind) as (store_name, store_for):
-                    results = [
-                        bench_size(
-                            store_for(f"bench_ticker_{n}"),
-                            redis_url,
-                            n,
-                            args.due,
-                            args.ticks,
-                            args.lead_s,
-                        )
-                        for n in sizes
-                    ]
-                _print_report(results, store_name, (before, load_average()))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with work_folder("ticker", keep=False) as workdir, redis_db(REDIS_DB) as redis_url:
+        for kind in kinds:
+            before = load_average()
+            (workdir / kind).mkdir()
+            with _stores(kind, workdir / kind) as (store_name, store_for):
+                results = [
+                    bench_size(
+                        store_for(f"bench_ticker_{n}"),
+                        redis_url,
+                        n,
+                        args.due,
+                        args.ticks,
+                        args.lead_s,
+                    )
+                    for n in sizes
+                ]
+            _print_report(results, store_name, (before, load_average()))
     return 0
 
 
