@@ -40,6 +40,7 @@ class ChannelCatalog:
         self.index = index
         self._delta = delta
         self._written = written
+        self._state: tuple[bool, str | None] | None = None
         self.project_id: str = project["_id"]
         self.changes = changes
         self.held_back = held_back
@@ -48,8 +49,7 @@ class ChannelCatalog:
     def hashes(self) -> dict[str, int] | None:
         """None while a commit is cut short: the index may not match the records then. The
         index this run's import just committed (`index`) is used as it is, not loaded again."""
-        project = self.store.projects.find_one({"_id": self.project_id}, {"commit_run_id": 1})
-        if project is None or project.get("commit_run_id"):
+        if self._commit_state()[0]:
             return None
         if self.index is not None:
             return self.index
@@ -59,13 +59,22 @@ class ChannelCatalog:
         """The project's `index_generation`; None while a commit is cut short (the records
         may then be partly those of a generation not named yet) or on a project that has
         none yet."""
-        project = self.store.projects.find_one(
-            {"_id": self.project_id}, {"commit_run_id": 1, "index_generation": 1}
-        )
-        if project is None or project.get("commit_run_id"):
-            return None
-        generation = project.get("index_generation")
-        return None if generation is None else str(generation)
+        cut_short, generation = self._commit_state()
+        return None if cut_short else generation
+
+    def _commit_state(self) -> tuple[bool, str | None]:
+        """(a commit is cut short or the project is gone, its generation), read once: the
+        project's commit does not move while its channels publish."""
+        if self._state is None:
+            project = self.store.projects.find_one(
+                {"_id": self.project_id}, {"commit_run_id": 1, "index_generation": 1}
+            )
+            if project is None or project.get("commit_run_id"):
+                self._state = (True, None)
+            else:
+                generation = project.get("index_generation")
+                self._state = (False, None if generation is None else str(generation))
+        return self._state
 
     def _from_written(self, keys: Sequence[str]) -> bool:
         """Whether every one of `keys` is a record this run's commit wrote."""

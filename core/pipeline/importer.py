@@ -91,11 +91,7 @@ class Importer:
         if not primaries:
             raise ConnectorError("the project has no source connection to import from")
         recovering = bool(self.project.get("commit_run_id"))
-        if (
-            not recovering
-            and self.cache_dir is not None
-            and len(self.connections_of_sources()) == 1
-        ):
+        if not recovering and self.cache_dir is not None and len(self._sources()) == 1:
             source = self.connector_for(primaries[0])
             with source.raw_items() as items:
                 if items is not None:
@@ -145,7 +141,7 @@ class Importer:
             generation_before=self.project.get("index_generation"),
         )
 
-    def connections_of_sources(self) -> list[dict[str, Any]]:
+    def _sources(self) -> list[dict[str, Any]]:
         return [c for c in self.connections if c["role"] in ("source", "secondary", "combined")]
 
     def _read_raw(self, items: RawItems, key_field: str, source: dict[str, Any]) -> ImportResult:
