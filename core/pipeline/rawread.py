@@ -103,8 +103,9 @@ def read_known(
         if number % PROGRESS_EVERY == 0:
             progress(number, None)
     counts["read"] = len(misses.found) + len(index) - len(unseen)
-    left = _left_over(index, unseen)
-    _check_no_duplicates(index, unseen, misses.found, left)
+    gaps = [i for i, raw in enumerate(index.raws) if raw in unseen] if unseen else []
+    left = {index.keys[i].decode(): index.hashes[i] for i in gaps}
+    _check_no_duplicates(index, set(gaps), misses.found, left)
     changed: dict[str, int] = {}
     same: set[str] = set()
     for key, (digest, _) in misses.found.items():
@@ -120,40 +121,32 @@ def read_known(
     counts["unchanged"] = counts["read"] - counts["inserted"] - counts["updated"]
     if not misses.found and not unseen:
         return RawRead([], len(index), changed, writer, same, index_unchanged=True)
-    _keep_seen(index, unseen, writer)
+    _keep_seen(index, gaps, writer)
     return RawRead(list(left), len(index), changed, writer, same)
-
-
-def _left_over(index: RawIndex, unseen: set[int]) -> dict[str, int]:
-    """key → content hash of the entries no item matched."""
-    if not unseen:
-        return {}
-    raws, hashes, keys = index.raws, index.hashes, index.keys
-    return {keys[i].decode(): hashes[i] for i, raw in enumerate(raws) if raw in unseen}
 
 
 def _check_no_duplicates(
     index: RawIndex,
-    unseen: set[int],
+    gaps: set[int],
     found: dict[str, tuple[int, int]],
     left: dict[str, int],
 ) -> None:
-    """A parsed key that is neither new nor left over was also read unchanged: twice."""
+    """A parsed key that is neither new nor left over was also read unchanged: twice.
+    `gaps`: the positions of the entries no item matched."""
     suspects = {key.encode(): key for key in found if key not in left}
     if not suspects:
         return
     for i, key in enumerate(index.keys):
-        if key in suspects and index.raws[i] not in unseen:
+        if key in suspects and i not in gaps:
             name = suspects[key]
             raise ConnectorError(f"duplicate key {name!r} at item {found[name][1]} of the feed")
 
 
-def _keep_seen(index: RawIndex, unseen: set[int], writer: RawIndexWriter) -> None:
+def _keep_seen(index: RawIndex, gaps: list[int], writer: RawIndexWriter) -> None:
     """Carry the entries items matched over to the next raw index, in runs between those
-    left over."""
+    left over (at `gaps`, in order)."""
     raws, hashes, keys = index.raws, index.hashes, index.keys
     start = 0
-    gaps = sorted(i for i, raw in enumerate(raws) if raw in unseen) if unseen else []
     for gap in [*gaps, len(raws)]:
         if gap > start:
             writer.extend(raws[start:gap], hashes[start:gap], keys[start:gap])
