@@ -35,10 +35,9 @@ class RawRead:
     before: int
     #: key → content hash of the records inserted or updated
     changed: dict[str, int]
-    writer: RawIndexWriter
     #: keys the spool holds although they did not change (dropped when it is read)
     unchanged_in_spool: set[str] = field(default_factory=set)
-    #: every item matched an entry: the raw index stays as it is (`writer` holds nothing)
+    #: every item matched an entry: the raw index stays as it is (the writer was given nothing)
     index_unchanged: bool = False
 
 
@@ -120,9 +119,9 @@ def read_known(
             changed[key] = digest
     counts["unchanged"] = counts["read"] - counts["inserted"] - counts["updated"]
     if not misses.found and not unseen:
-        return RawRead([], len(index), changed, writer, same, index_unchanged=True)
+        return RawRead([], len(index), changed, same, index_unchanged=True)
     _keep_seen(index, gaps, writer)
-    return RawRead(list(left), len(index), changed, writer, same)
+    return RawRead(list(left), len(index), changed, same)
 
 
 def _check_no_duplicates(
