@@ -27,22 +27,19 @@ import argparse
 import hashlib
 import hmac
 import json
-import os
 import socket
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import redis
 import requests
 
+from bench._fleet import percentile, redis_db, say
 from bench.databases import nx_server, work_folder
 from plugins.file import export_path
 from tests.e2e.farm import Farm, farm_env
@@ -106,27 +103,6 @@ class ExportWatcher(threading.Thread):
     def visible_at(self, seq: int) -> float | None:
         """When the export first showed `seq` or later."""
         return next((at for at, shown in self.seen if shown >= seq), None)
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
-
-
-@contextmanager
-def _redis_db() -> Iterator[str]:
-    base = os.environ.get("SYNCFARM_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
-    url = f"{base}/{REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    try:
-        yield url
-    finally:
-        client.flushdb()
 
 
 def _farm(work: Path, mongo_url: str, redis_url: str) -> Farm:
@@ -264,11 +240,11 @@ def _report(
         print(f"    first refusal: {sender.refused[0]}")
     if sender.post_s:
         print(
-            f"  webhook answer         p50 {_percentile(sender.post_s, 50) * 1000:.0f} ms, "
-            f"p99 {_percentile(sender.post_s, 99) * 1000:.0f} ms"
+            f"  webhook answer         p50 {percentile(sender.post_s, 50) * 1000:.0f} ms, "
+            f"p99 {percentile(sender.post_s, 99) * 1000:.0f} ms"
         )
     if latencies:
-        p50, p99 = _percentile(latencies, 50), _percentile(latencies, 99)
+        p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
         print(
             f"  event -> in the file   p50 {p50:.2f} s, p99 {p99:.2f} s, "
             f"max {max(latencies):.2f} s ({len(latencies)}/{len(measured)} seen)"
@@ -288,7 +264,7 @@ def _report(
         print(
             f"  a run                  queued -> started p50 {statistics.median(queued):.2f} s, "
             f"started -> finished p50 {statistics.median(ran):.2f} s "
-            f"(p99 {_percentile(ran, 99):.2f} s)"
+            f"(p99 {percentile(ran, 99):.2f} s)"
         )
     states: dict[str, int] = {}
     for run in runs:
@@ -321,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     with (
         work_folder("automatic", keep=args.keep) as work,
         nx_server(work) as (mongo_url, _),
-        _redis_db() as redis_url,
+        redis_db(REDIS_DB) as redis_url,
         serving(shop.handler()) as feed_base,
     ):
         farm = _farm(work, mongo_url, redis_url)
@@ -346,17 +322,17 @@ def _bench(
     watcher.start()
     try:
         sender = Sender(shop, project["source"])
-        _say("warming up: one event, the first import")
+        say("warming up: one event, the first import")
         sender.send(1)
         if not _wait_visible(watcher, 1, 60):
-            _say(f"the first event never reached the file; see the logs in {farm.logs}")
+            say(f"the first event never reached the file; see the logs in {farm.logs}")
             args.keep = True
             return
         count = round(args.rate * args.seconds)
-        _say(f"sending {count} events over {args.seconds:g} s")
+        say(f"sending {count} events over {args.seconds:g} s")
         _stream(sender, 2, count, args.rate)
         if not _wait_visible(watcher, count + 1, 30):
-            _say("the last event did not reach the file within 30 s")
+            say("the last event did not reach the file within 30 s")
         time.sleep(args.debounce_s + 0.5)
         _report(args, sender, watcher, _runs(farm, project["pid"]))
     finally:
